@@ -1,0 +1,11 @@
+export { NdrError, type NdrErrorCode } from './error.js';
+export { NdrReader, NdrWriter, DEFAULT_LIMITS, type NdrLimits } from './cursor.js';
+export { Rng } from './rng.js';
+export { encode, decode, decodeExact, print, type NdrType, type Infer, type Decoded, type CodecOptions } from './type.js';
+export { u8, u16, u32, i32, hyper, udlong, boolean32, filetime, named32, enum16 } from './primitives.js';
+export { guid, parseGuid, guidToBytes, guidFromBytes, ZERO_GUID } from './guid.js';
+export { struct, params, type StructValue } from './struct.js';
+export { union, type UnionValue } from './union.js';
+export { unique, full, ref } from './pointer.js';
+export { fixedArray, conformantArray, varyingArray, conformantVaryingArray, conformantBytes, fixedBytes } from './array.js';
+export { cvString, wstring, type Charset } from './string.js';
