@@ -23,6 +23,8 @@ export class NdrReader {
   private depth = 0;
   private readonly path: string[] = [];
   private readonly conformance: number[] = [];
+  /** Full-pointer referents already decoded in this message, by referent id. */
+  readonly fullReferents = new Map<number, unknown>();
 
   constructor(buf: Uint8Array, opts: { littleEndian?: boolean; limits?: Partial<NdrLimits> } = {}) {
     this.buf = buf;
@@ -124,6 +126,8 @@ export class NdrWriter {
   pos = 0;
   private nextReferent: number;
   private readonly conformance: number[] = [];
+  /** Full-pointer targets already given a referent id in this message. */
+  readonly fullReferents = new Map<unknown, { id: number; sent: boolean }>();
 
   constructor(opts: { littleEndian?: boolean; initialSize?: number; firstReferent?: number } = {}) {
     this.buf = new Uint8Array(opts.initialSize ?? 256);

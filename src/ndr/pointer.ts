@@ -1,4 +1,3 @@
-import type { NdrReader, NdrWriter } from './cursor.js';
 import type { NdrType } from './type.js';
 
 type Pending = { id: number; scalars?: unknown; alias?: boolean };
@@ -9,8 +8,6 @@ type Pending = { id: number; scalars?: unknown; alias?: boolean };
  * object already sent and sends its data once.
  */
 function pointer<T>(kind: 'unique' | 'ref' | 'full', target: NdrType<T>): NdrType<T | null> {
-  const fullIds = new WeakMap<NdrWriter, Map<unknown, { id: number; sent: boolean }>>();
-  const fullSeen = new WeakMap<NdrReader, Map<number, unknown>>();
   return {
     name: `${kind} ${target.name}*`,
     align: 4,
@@ -22,8 +19,7 @@ function pointer<T>(kind: 'unique' | 'ref' | 'full', target: NdrType<T>): NdrTyp
         return;
       }
       if (kind === 'full') {
-        let ids = fullIds.get(w);
-        if (!ids) fullIds.set(w, (ids = new Map()));
+        const ids = w.fullReferents;
         const known = ids.get(v);
         if (known !== undefined) {
           w.u32(known.id);
@@ -39,7 +35,7 @@ function pointer<T>(kind: 'unique' | 'ref' | 'full', target: NdrType<T>): NdrTyp
     writeBuffers(w, v) {
       if (v === null || v === undefined) return;
       if (kind === 'full') {
-        const entry = fullIds.get(w)?.get(v);
+        const entry = w.fullReferents.get(v);
         if (entry === undefined || entry.sent) return;
         entry.sent = true;
       }
@@ -55,8 +51,7 @@ function pointer<T>(kind: 'unique' | 'ref' | 'full', target: NdrType<T>): NdrTyp
       const p = s as Pending;
       if (p.id === 0) return null;
       if (kind === 'full') {
-        let seen = fullSeen.get(r);
-        if (!seen) fullSeen.set(r, (seen = new Map()));
+        const seen = r.fullReferents;
         if (seen.has(p.id)) return seen.get(p.id) as T;
         const v = r.within('*', () => {
           const sc = target.readScalars(r);

@@ -56,7 +56,8 @@ export function struct<F extends Fields>(name: string, fields: F): NdrType<Struc
           if (t === conformantLast?.[1]) r.pushConformance(maxCount);
           out.push(r.within(k, () => t.readScalars(r)));
         }
-        return out;
+        // Without deferred data the scalar pass is the whole value.
+        return hasBuffers ? out : Object.fromEntries(entries.map(([k], i) => [k, out[i]]));
       });
     },
     readBuffers(r: NdrReader, scalars: unknown): StructValue<F> {

@@ -13,7 +13,10 @@ export interface NdrType<T> {
   readonly name: string;
   /** Alignment of the scalar part in NDR20. */
   readonly align: number;
-  /** False when the type never has deferred data (lets constructed types skip a pass). */
+  /**
+   * False when the type never has deferred data. Then readScalars returns the finished value and
+   * readBuffers is never needed (callers may skip the second pass).
+   */
   readonly hasBuffers: boolean;
   /** True for a conformant array whose max_count an enclosing struct writes at its front. */
   readonly conformant?: boolean;

@@ -39,12 +39,15 @@ export function union<A extends Arms>(name: string, arms: A, opts: { defaultArm:
         if (!opts.defaultArm) r.fail('BAD_SWITCH', `${name}: no arm for discriminant ${tag}`, at);
         return { tag };
       }
-      return { tag, scalars: r.within(`[${tag}]`, () => arm.readScalars(r)) };
+      const scalars = r.within(`[${tag}]`, () => arm.readScalars(r));
+      // Without deferred data the scalar pass is the whole value.
+      return arm.hasBuffers ? { tag, scalars } : { tag, value: scalars };
     },
     readBuffers(r: NdrReader, s: unknown): UnionValue<A> {
-      const p = s as { tag: number; scalars?: unknown };
+      const p = s as { tag: number; scalars?: unknown; value?: unknown };
       const arm = armOf(p.tag);
       if (!arm) return { tag: p.tag };
+      if (!arm.hasBuffers) return { tag: p.tag, value: p.value } as UnionValue<A>;
       const value = arm.hasBuffers ? r.within(`[${p.tag}]`, () => arm.readBuffers(r, p.scalars)) : p.scalars;
       return { tag: p.tag, value } as UnionValue<A>;
     },
