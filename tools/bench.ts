@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: throughput figures printed as rates and as ratios to a reference measured in
+ * the same run. Sections: ndr, tcp, cycle, startup, samba (see --help).
+ */
+import { benchNdr } from './bench/ndr.js';
+
+const HELP = `usage: npm run bench -- [--only SECTION[,SECTION]] [--seconds N]
+
+Sections (all by default):
+  ndr      NDR encode+decode of a GetShareMapping response (reference: JSON round trip)
+  tcp      GetSupportedVersion round trips over TCP, 1 and 16 connections (reference: raw echo)
+  cycle    full FSRVP cycles per second on reflink/copy and btrfs (needs root for btrfs)
+  startup  agent start-up time with 10,000 persisted shadow copies
+  samba    ours vs Samba's rpcd_fsrvp through a private smbd (needs root and Samba)
+
+Options:
+  --only LIST    run only these sections
+  --seconds N    measuring time per figure (default 1.5)
+  --help         this text
+`;
+
+type Section = (seconds: number) => Promise<void>;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const arg = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const seconds = Number(arg('--seconds') ?? '1.5');
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    console.error('--seconds takes a positive number');
+    return 2;
+  }
+  const sections: Record<string, Section> = { ndr: benchNdr };
+  for (const [name, mod, fn] of [
+    ['tcp', './bench/tcp.js', 'benchTcp'],
+    ['cycle', './bench/cycle.js', 'benchCycle'],
+    ['startup', './bench/startup.js', 'benchStartup'],
+    ['samba', './bench/samba.js', 'benchSamba'],
+  ] as const) {
+    try {
+      const m = (await import(mod)) as Record<string, Section>;
+      if (typeof m[fn] === 'function') sections[name] = m[fn];
+    } catch {
+      // section not built in this tree
+    }
+  }
+  const only = arg('--only')?.split(',') ?? Object.keys(sections);
+  for (const name of only) {
+    const run = sections[name];
+    if (!run) {
+      console.error(`unknown or unavailable section: ${name} (have: ${Object.keys(sections).join(', ')})`);
+      return 2;
+    }
+    await run(seconds);
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+  console.error(e instanceof Error ? e.stack : String(e));
+  process.exit(1);
+});

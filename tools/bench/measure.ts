@@ -1,0 +1,50 @@
+/** Measurement helpers for the benchmark scripts: rates over a fixed wall-clock budget. */
+
+export interface Rate {
+  label: string;
+  ops: number;
+  seconds: number;
+  perSecond: number;
+}
+
+/** Runs `fn` repeatedly for about `seconds` (after a short warm-up) and returns its rate. */
+export async function rate(label: string, fn: () => unknown | Promise<unknown>, seconds = 1.5, batch = 100): Promise<Rate> {
+  const warm = Date.now() + Math.min(300, seconds * 200);
+  while (Date.now() < warm) for (let i = 0; i < batch; i++) await fn();
+  let ops = 0;
+  const start = process.hrtime.bigint();
+  const budget = BigInt(Math.round(seconds * 1e9));
+  let elapsed = 0n;
+  while (elapsed < budget) {
+    for (let i = 0; i < batch; i++) await fn();
+    ops += batch;
+    elapsed = process.hrtime.bigint() - start;
+  }
+  const secs = Number(elapsed) / 1e9;
+  return { label, ops, seconds: secs, perSecond: ops / secs };
+}
+
+/** Synchronous variant: no await per call, for CPU-bound codecs. */
+export function rateSync(label: string, fn: () => unknown, seconds = 1.5, batch = 1000): Rate {
+  const warm = Date.now() + Math.min(300, seconds * 200);
+  while (Date.now() < warm) for (let i = 0; i < batch; i++) fn();
+  let ops = 0;
+  const start = process.hrtime.bigint();
+  const budget = BigInt(Math.round(seconds * 1e9));
+  let elapsed = 0n;
+  while (elapsed < budget) {
+    for (let i = 0; i < batch; i++) fn();
+    ops += batch;
+    elapsed = process.hrtime.bigint() - start;
+  }
+  const secs = Number(elapsed) / 1e9;
+  return { label, ops, seconds: secs, perSecond: ops / secs };
+}
+
+const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
+
+/** Prints a measured rate and, when given, its ratio to a reference measured in the same run. */
+export function report(r: Rate, reference?: Rate): void {
+  const ratio = reference ? `  ratio ${(r.perSecond / reference.perSecond).toFixed(2)} vs ${reference.label}` : '';
+  console.log(`${r.label.padEnd(58)} ${fmt(r.perSecond).padStart(12)} /s${ratio}`);
+}
