@@ -21,7 +21,6 @@ export class NdrReader {
   readonly limits: NdrLimits;
   pos = 0;
   private depth = 0;
-  private readonly path: string[] = [];
   private readonly conformance: number[] = [];
   /** Full-pointer referents already decoded in this message, by referent id. */
   readonly fullReferents = new Map<number, unknown>();
@@ -38,17 +37,26 @@ export class NdrReader {
   }
 
   fail(code: NdrErrorCode, message: string, offset = this.pos): never {
-    throw new NdrError(code, message, offset, this.path.join('.'));
+    throw new NdrError(code, message, offset, '');
   }
 
-  /** Runs fn with `name` on the field path and one more level of depth. */
+  /**
+   * Runs fn one level deeper. `name` joins the error's field path only if fn fails, so the
+   * success path costs a counter and a try block.
+   */
   within<T>(name: string, fn: () => T): T {
-    if (++this.depth > this.limits.maxDepth) this.fail('MAX_DEPTH', `nesting deeper than ${this.limits.maxDepth}`);
-    this.path.push(name);
-    const out = fn();
-    this.path.pop();
-    this.depth--;
-    return out;
+    if (++this.depth > this.limits.maxDepth) {
+      this.depth--;
+      this.fail('MAX_DEPTH', `nesting deeper than ${this.limits.maxDepth}`);
+    }
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof NdrError) e.within(name);
+      throw e;
+    } finally {
+      this.depth--;
+    }
   }
 
   need(n: number): void {

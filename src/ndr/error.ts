@@ -13,13 +13,32 @@ export type NdrErrorCode =
 export class NdrError extends Error {
   readonly code: NdrErrorCode;
   readonly offset: number;
-  readonly path: string;
+  readonly detail: string;
+  private segments: string[];
 
-  constructor(code: NdrErrorCode, message: string, offset: number, path: string) {
-    super(`${code} at offset ${offset}${path ? ` (${path})` : ''}: ${message}`);
+  constructor(code: NdrErrorCode, detail: string, offset: number, path: string) {
+    super();
     this.name = 'NdrError';
     this.code = code;
     this.offset = offset;
-    this.path = path;
+    this.detail = detail;
+    this.segments = path ? path.split('.') : [];
+    this.message = this.render();
+  }
+
+  /** The field path from the outermost construct to the failing field, e.g. `ShareMapping.[1].*.ShareNameUNC`. */
+  get path(): string {
+    return this.segments.join('.');
+  }
+
+  /** Called by enclosing constructs while the error unwinds: the path is built only on failure. */
+  within(segment: string): void {
+    this.segments.unshift(segment);
+    this.message = this.render();
+  }
+
+  private render(): string {
+    const path = this.path;
+    return `${this.code} at offset ${this.offset}${path ? ` (${path})` : ''}: ${this.detail}`;
   }
 }
