@@ -1,0 +1,142 @@
+/**
+ * Assembles a running agent from an AgentConfig: the share registry, snapshot backends, share
+ * publisher, the FSRVP service (state, reconciliation, timers), the interface registry, and the
+ * listeners (TCP for development/replay/fuzzing, the Samba named-pipe socket for production).
+ */
+import { mkdir } from 'node:fs/promises';
+import createDebug from 'debug';
+import { AssocGroupTable } from '../dcerpc/assoc-group.js';
+import { InterfaceRegistry, type CallerIdentity } from '../dcerpc/interface.js';
+import { FsrvpService } from '../fsrvp/service.js';
+import { fsrvpInterface } from '../fsrvp/interface.js';
+import { BtrfsBackend } from '../storage/btrfs.js';
+import { CopyBackend } from '../storage/copy.js';
+import type { SnapshotBackend } from '../storage/backend.js';
+import { CombinedShareRegistry, SambaShareRegistry, StaticShareRegistry } from '../shares/registry.js';
+import { SambaRegistryPublisher } from '../shares/samba.js';
+import { StandalonePublisher } from '../shares/standalone.js';
+import type { SharePublisher, ShareRegistry } from '../shares/types.js';
+import { listenTcp, type TcpListener } from '../transport/tcp.js';
+import { NpaListener } from '../transport/npa-listener.js';
+import { attachRpcStream } from '../transport/stream.js';
+import { FSRVP_PIPE } from '../fsrvp/codes.js';
+import type { AgentConfig } from './config.js';
+
+const log = createDebug('fsrvp:agent');
+
+export interface Agent {
+  readonly config: AgentConfig;
+  readonly service: FsrvpService;
+  readonly registry: InterfaceRegistry;
+  readonly parts: AgentParts;
+  readonly tcp?: TcpListener;
+  readonly samba?: NpaListener;
+  close(): Promise<void>;
+}
+
+export interface AgentParts {
+  shares: ShareRegistry;
+  publisher: SharePublisher;
+  backends: SnapshotBackend[];
+}
+
+/** The storage side of an agent, without listeners (also used by the admin CLI). */
+export function buildParts(config: AgentConfig): AgentParts {
+  const policy = { maxDepth: config.storage.maxDepth, refuseHardLinks: config.storage.refuseHardLinks };
+  const btrfs = new BtrfsBackend({ snapshotDir: config.storage.snapshotDir, policy });
+  const copy = new CopyBackend({ snapshotDir: config.storage.snapshotDir, policy });
+  // Preference order: the configured default first, then detection order (btrfs before copy).
+  const backends: SnapshotBackend[] = config.storage.defaultBackend === 'copy' ? [copy, btrfs] : [btrfs, copy];
+
+  const registries: ShareRegistry[] = [];
+  if (config.shares.static) registries.push(new StaticShareRegistry(config.shares.static));
+  if (config.shares.samba) registries.push(new SambaShareRegistry({ configFile: config.shares.samba.smbConf }));
+
+  let publisher: SharePublisher;
+  if (config.publisher.type === 'samba') {
+    publisher = new SambaRegistryPublisher({ configFile: config.publisher.smbConf, strategy: config.publisher.strategy });
+  } else {
+    const standalone = new StandalonePublisher({ stateDir: config.stateDir });
+    // Exposed snapshot shares resolve through the agent's own registry too.
+    registries.push(standalone.registry);
+    publisher = standalone;
+  }
+  const shares = registries.length === 1 ? (registries[0] as ShareRegistry) : new CombinedShareRegistry(...registries);
+  return { shares, publisher, backends };
+}
+
+function tcpCaller(config: AgentConfig): CallerIdentity {
+  const c = config.listen.tcp?.caller ?? { sids: [] };
+  return { source: 'config', sids: c.sids, uid: c.uid, accountName: c.accountName, domainName: c.domainName };
+}
+
+/** Opens state, reconciles, and starts the configured listeners. */
+export async function startAgent(config: AgentConfig): Promise<Agent> {
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const parts = buildParts(config);
+  const service = await FsrvpService.open({
+    mode: config.mode,
+    stateDir: config.stateDir,
+    netbiosName: config.netbiosName,
+    localNames: config.localNames,
+    acceptAnyHost: config.acceptAnyHost,
+    authz: config.authz,
+    sequenceTimeoutSeconds: config.sequenceTimeoutSeconds,
+    retainSnapshots: config.retainSnapshots,
+    registry: parts.shares,
+    publisher: parts.publisher,
+    backends: parts.backends,
+    onEvent: (e) => {
+      if (e.kind === 'denied') console.error(`fsrvpd: denied ${e.op} for ${e.caller.accountName ?? e.caller.sids.join(',')}: ${e.reason}`);
+      else if (e.kind === 'expired') console.error(`fsrvpd: message sequence timer expired; removed sets ${e.setIds.join(', ')}`);
+      else console.error(`fsrvpd: cleanup failed for ${e.what}: ${e.reason}`);
+    },
+  });
+  const registry = new InterfaceRegistry().register(fsrvpInterface(service));
+
+  let tcp: TcpListener | undefined;
+  let samba: NpaListener | undefined;
+  try {
+    if (config.listen.tcp) {
+      tcp = await listenTcp({ registry, caller: tcpCaller(config), host: config.listen.tcp.host, port: config.listen.tcp.port });
+      log('tcp listening on %s:%d', tcp.host, tcp.port);
+    }
+    if (config.listen.samba) {
+      const groups = new AssocGroupTable();
+      samba = await NpaListener.start({
+        socketDir: config.listen.samba.socketDir,
+        mode: config.listen.samba.byteMode ? 'byte' : 'message',
+        onConnection: (conn) =>
+          attachRpcStream({
+            registry,
+            caller: conn.caller,
+            secondaryAddress: FSRVP_PIPE,
+            groups,
+            connectionId: conn.id,
+            send: (pdu) => conn.send(pdu),
+            close: () => conn.close(),
+          }),
+      });
+      log('samba named pipe socket at %s', samba.path);
+    }
+  } catch (e) {
+    await tcp?.close();
+    await samba?.close();
+    await service.close();
+    throw e;
+  }
+
+  return {
+    config,
+    service,
+    registry,
+    parts,
+    tcp,
+    samba,
+    async close() {
+      await tcp?.close();
+      await samba?.close();
+      await service.close();
+    },
+  };
+}

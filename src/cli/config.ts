@@ -1,0 +1,232 @@
+/**
+ * The agent's configuration file (JSON), validated with messages that name the offending key.
+ * Every field is optional; `defaultConfig()` is the embedded default that `npm start` runs.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+
+export interface CallerConfig {
+  /** SIDs given to every TCP caller (TCP carries no identity). */
+  sids: string[];
+  uid?: number;
+  accountName?: string;
+  domainName?: string;
+}
+
+export interface AgentConfig {
+  /** NetBIOS name: OwnerMachineName and the host in ShareNameUNC. */
+  netbiosName: string;
+  /** Other names a UNC host may be (aliases, FQDNs, addresses). Nothing is ever resolved. */
+  localNames: string[];
+  /** Accept any UNC host, as Samba does. */
+  acceptAnyHost: boolean;
+  /** `samba` (what Samba's clients expect, default) or `strict` (MS-FSRVP as written). */
+  mode: 'samba' | 'strict';
+  /** Where state, the journal and standalone share records live. */
+  stateDir: string;
+  /** Samba's `fss: sequence timeout` (seconds) replacing 180/1800 s; 0 disables; unset = spec. */
+  sequenceTimeoutSeconds?: number;
+  /** Keep snapshots after DeleteShareMapping, for restores (`fsrvp snapshots …`). */
+  retainSnapshots: boolean;
+  authz: { builtin: boolean; allowSids: string[]; allowAccounts: string[] };
+  listen: {
+    tcp?: { host: string; port: number; caller: CallerConfig };
+    samba?: { socketDir: string; byteMode: boolean };
+  };
+  shares: { static?: Record<string, { path: string; backend?: string }>; samba?: { smbConf?: string } };
+  publisher: { type: 'standalone' } | { type: 'samba'; smbConf?: string; strategy?: 'import' | 'setparm' };
+  storage: {
+    defaultBackend?: 'btrfs' | 'copy';
+    snapshotDir?: string;
+    maxDepth: number;
+    refuseHardLinks: boolean;
+  };
+}
+
+/** The embedded default: TCP on loopback, one demo share on the copy backend, all local. */
+export function defaultConfig(baseDir = resolve('.fsrvp-demo')): AgentConfig {
+  return {
+    netbiosName: (hostname().split('.')[0] || 'localhost').toUpperCase().slice(0, 15),
+    localNames: [],
+    acceptAnyHost: false,
+    mode: 'samba',
+    stateDir: resolve(baseDir, 'state'),
+    retainSnapshots: false,
+    authz: { builtin: true, allowSids: [], allowAccounts: [] },
+    listen: {
+      tcp: {
+        host: '127.0.0.1',
+        port: 7135,
+        // The development listener has no authentication: its callers get this identity.
+        caller: { sids: ['S-1-5-32-544'], accountName: 'developer' },
+      },
+    },
+    shares: { static: { demo: { path: resolve(baseDir, 'shares', 'demo'), backend: 'copy' } } },
+    publisher: { type: 'standalone' },
+    storage: { snapshotDir: resolve(baseDir, 'snapshots'), maxDepth: 5, refuseHardLinks: true },
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function isObject(v: unknown): v is Record<string, Json> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+class Reader {
+  constructor(private readonly file: string) {}
+  fail(path: string, msg: string): never {
+    throw new ConfigError(`${this.file}: ${path}: ${msg}`);
+  }
+  object(v: unknown, path: string, keys: readonly string[]): Record<string, Json> {
+    if (!isObject(v)) this.fail(path, 'must be an object');
+    for (const k of Object.keys(v)) if (!keys.includes(k)) this.fail(`${path}.${k}`, `unknown key (known: ${keys.join(', ')})`);
+    return v;
+  }
+  string(v: unknown, path: string): string {
+    if (typeof v !== 'string' || v === '') this.fail(path, 'must be a non-empty string');
+    return v;
+  }
+  bool(v: unknown, path: string): boolean {
+    if (typeof v !== 'boolean') this.fail(path, 'must be true or false');
+    return v;
+  }
+  int(v: unknown, path: string, min: number, max: number): number {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(path, `must be an integer from ${min} to ${max}`);
+    return v;
+  }
+  strings(v: unknown, path: string): string[] {
+    if (!Array.isArray(v)) this.fail(path, 'must be a list of strings');
+    return v.map((x, i) => this.string(x, `${path}[${i}]`));
+  }
+  oneOf<T extends string>(v: unknown, path: string, values: readonly T[]): T {
+    if (typeof v !== 'string' || !values.includes(v as T)) this.fail(path, `must be one of ${values.join(', ')}`);
+    return v as T;
+  }
+}
+
+const SID_RE = /^S-1-\d+(-\d+)*$/i;
+const LOOPBACK_RE = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** Reads and validates a configuration file; missing keys take the embedded default's values. */
+export function loadConfig(file: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  return parseConfig(json, file);
+}
+
+export function parseConfig(json: unknown, file = 'config'): AgentConfig {
+  const r = new Reader(file);
+  const c = defaultConfig();
+  const top = r.object(json, '$', [
+    'netbiosName', 'localNames', 'acceptAnyHost', 'mode', 'stateDir', 'sequenceTimeoutSeconds', 'retainSnapshots',
+    'authz', 'listen', 'shares', 'publisher', 'storage',
+  ]);
+  if (top.netbiosName !== undefined) {
+    c.netbiosName = r.string(top.netbiosName, '$.netbiosName');
+    if (c.netbiosName.length > 15) r.fail('$.netbiosName', 'NetBIOS names have at most 15 characters');
+  }
+  if (top.localNames !== undefined) c.localNames = r.strings(top.localNames, '$.localNames');
+  if (top.acceptAnyHost !== undefined) c.acceptAnyHost = r.bool(top.acceptAnyHost, '$.acceptAnyHost');
+  if (top.mode !== undefined) c.mode = r.oneOf(top.mode, '$.mode', ['samba', 'strict'] as const);
+  if (top.stateDir !== undefined) c.stateDir = resolve(r.string(top.stateDir, '$.stateDir'));
+  if (top.sequenceTimeoutSeconds !== undefined) c.sequenceTimeoutSeconds = r.int(top.sequenceTimeoutSeconds, '$.sequenceTimeoutSeconds', 0, 86400);
+  if (top.retainSnapshots !== undefined) c.retainSnapshots = r.bool(top.retainSnapshots, '$.retainSnapshots');
+  if (top.authz !== undefined) {
+    const a = r.object(top.authz, '$.authz', ['builtin', 'allowSids', 'allowAccounts']);
+    if (a.builtin !== undefined) c.authz.builtin = r.bool(a.builtin, '$.authz.builtin');
+    if (a.allowSids !== undefined) {
+      c.authz.allowSids = r.strings(a.allowSids, '$.authz.allowSids');
+      c.authz.allowSids.forEach((s, i) => SID_RE.test(s) || r.fail(`$.authz.allowSids[${i}]`, `not a SID: ${s}`));
+    }
+    if (a.allowAccounts !== undefined) c.authz.allowAccounts = r.strings(a.allowAccounts, '$.authz.allowAccounts');
+  }
+  if (top.listen !== undefined) {
+    const l = r.object(top.listen, '$.listen', ['tcp', 'samba']);
+    c.listen = {};
+    if (l.tcp !== undefined && l.tcp !== null) {
+      const t = r.object(l.tcp, '$.listen.tcp', ['host', 'port', 'caller']);
+      const host = t.host === undefined ? '127.0.0.1' : r.string(t.host, '$.listen.tcp.host');
+      if (!LOOPBACK_RE.test(host)) {
+        r.fail('$.listen.tcp.host', 'the TCP listener is for development, replay and fuzzing and has no authentication: it binds to loopback only');
+      }
+      const port = t.port === undefined ? 7135 : r.int(t.port, '$.listen.tcp.port', 0, 65535);
+      let caller: CallerConfig = { sids: [] };
+      if (t.caller !== undefined) {
+        const cl = r.object(t.caller, '$.listen.tcp.caller', ['sids', 'uid', 'accountName', 'domainName']);
+        caller = { sids: cl.sids === undefined ? [] : r.strings(cl.sids, '$.listen.tcp.caller.sids') };
+        if (cl.uid !== undefined) caller.uid = r.int(cl.uid, '$.listen.tcp.caller.uid', 0, 0xffffffff);
+        if (cl.accountName !== undefined) caller.accountName = r.string(cl.accountName, '$.listen.tcp.caller.accountName');
+        if (cl.domainName !== undefined) caller.domainName = r.string(cl.domainName, '$.listen.tcp.caller.domainName');
+      }
+      c.listen.tcp = { host, port, caller };
+    }
+    if (l.samba !== undefined && l.samba !== null) {
+      const s = r.object(l.samba, '$.listen.samba', ['socketDir', 'byteMode']);
+      c.listen.samba = {
+        socketDir: resolve(r.string(s.socketDir, '$.listen.samba.socketDir')),
+        byteMode: s.byteMode === undefined ? false : r.bool(s.byteMode, '$.listen.samba.byteMode'),
+      };
+    }
+    if (!c.listen.tcp && !c.listen.samba) r.fail('$.listen', 'configure at least one of tcp, samba');
+  }
+  if (top.shares !== undefined) {
+    const s = r.object(top.shares, '$.shares', ['static', 'samba']);
+    c.shares = {};
+    if (s.static !== undefined) {
+      const st = r.object(s.static, '$.shares.static', Object.keys(isObject(s.static) ? s.static : {}));
+      c.shares.static = {};
+      for (const [name, v] of Object.entries(st)) {
+        const p = `$.shares.static.${name}`;
+        if (typeof v === 'string') c.shares.static[name] = { path: resolve(v) };
+        else {
+          const o = r.object(v, p, ['path', 'backend']);
+          c.shares.static[name] = { path: resolve(r.string(o.path, `${p}.path`)) };
+          if (o.backend !== undefined) c.shares.static[name]!.backend = r.oneOf(o.backend, `${p}.backend`, ['btrfs', 'copy'] as const);
+        }
+      }
+    }
+    if (s.samba !== undefined) {
+      const sm = r.object(s.samba, '$.shares.samba', ['smbConf']);
+      c.shares.samba = sm.smbConf === undefined ? {} : { smbConf: r.string(sm.smbConf, '$.shares.samba.smbConf') };
+    }
+    if (!c.shares.static && !c.shares.samba) r.fail('$.shares', 'configure static shares, samba, or both');
+  }
+  if (top.publisher !== undefined) {
+    const p = r.object(top.publisher, '$.publisher', ['type', 'smbConf', 'strategy']);
+    const type = r.oneOf(p.type, '$.publisher.type', ['standalone', 'samba'] as const);
+    if (type === 'standalone') c.publisher = { type };
+    else {
+      c.publisher = { type };
+      if (p.smbConf !== undefined) c.publisher.smbConf = r.string(p.smbConf, '$.publisher.smbConf');
+      if (p.strategy !== undefined) c.publisher.strategy = r.oneOf(p.strategy, '$.publisher.strategy', ['import', 'setparm'] as const);
+    }
+  }
+  if (top.storage !== undefined) {
+    const s = r.object(top.storage, '$.storage', ['defaultBackend', 'snapshotDir', 'maxDepth', 'refuseHardLinks']);
+    c.storage = { maxDepth: 5, refuseHardLinks: true };
+    if (s.defaultBackend !== undefined) c.storage.defaultBackend = r.oneOf(s.defaultBackend, '$.storage.defaultBackend', ['btrfs', 'copy'] as const);
+    if (s.snapshotDir !== undefined) c.storage.snapshotDir = resolve(r.string(s.snapshotDir, '$.storage.snapshotDir'));
+    if (s.maxDepth !== undefined) c.storage.maxDepth = r.int(s.maxDepth, '$.storage.maxDepth', 1, 1000);
+    if (s.refuseHardLinks !== undefined) c.storage.refuseHardLinks = r.bool(s.refuseHardLinks, '$.storage.refuseHardLinks');
+  }
+  return c;
+}

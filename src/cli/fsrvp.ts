@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+/**
+ * fsrvp: a command-line FSRVP client for the agent's TCP listener (development, demos, scripts),
+ * and the operator's snapshot tools.
+ */
+import { FsrvpCallError, FsrvpClient } from '../client/fsrvp-client.js';
+import { CTX, hresultName } from '../fsrvp/codes.js';
+
+const HELP = `usage: fsrvp <command> [arguments] [--host H] [--port P] [--server NAME]
+
+Talks to an fsrvpd TCP listener (default 127.0.0.1:7135; loopback only).
+
+Commands:
+  cycle SHARE...             the whole life cycle, printing each step: set context, start, add,
+                             prepare, commit, expose, get mapping, recovery complete, delete
+      --rw                   auto-recovery: writable copies until recovery complete
+      --context NAME         backup (default), file_share_backup, nas_rollback, app_rollback
+      --keep                 stop after expose/get mapping (no recovery complete, no delete)
+  version                    GetSupportedVersion
+  is-path-supported SHARE    IsPathSupported
+  is-path-shadow-copied SHARE
+                             IsPathShadowCopied
+  mapping SHARE SET COPY     GetShareMapping (level 1)
+  recovery-complete SET      RecoveryCompleteShadowCopySet
+  abort SET                  AbortShadowCopySet
+  delete SHARE SET COPY      DeleteShareMapping
+
+Options:
+  --host H, --port P         agent address (default 127.0.0.1:7135)
+  --server NAME              host part of the UNC names sent (default 127.0.0.1); the agent
+                             never contacts it
+  -h, --help                 this text
+
+SHARE is a share name ("demo") or a UNC ("\\\\server\\demo\\").
+Exit status: 0 on success, 1 when a call returned an error, 2 for bad usage.
+`;
+
+const CONTEXTS: Record<string, number> = {
+  backup: CTX.BACKUP,
+  file_share_backup: CTX.FILE_SHARE_BACKUP,
+  nas_rollback: CTX.NAS_ROLLBACK,
+  app_rollback: CTX.APP_ROLLBACK,
+};
+
+class UsageError extends Error {}
+
+interface Parsed {
+  positional: string[];
+  host: string;
+  port: number;
+  server: string;
+  rw: boolean;
+  keep: boolean;
+  context: number;
+}
+
+function parse(argv: string[]): Parsed {
+  const p: Parsed = { positional: [], host: '127.0.0.1', port: 7135, server: '127.0.0.1', rw: false, keep: false, context: CTX.BACKUP };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--host') {
+      p.host = value();
+      if (!/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(p.host)) throw new UsageError('--host: loopback addresses only');
+    } else if (a === '--port') {
+      p.port = Number(value());
+      if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) throw new UsageError('--port takes 1..65535');
+    } else if (a === '--server') p.server = value();
+    else if (a === '--rw') p.rw = true;
+    else if (a === '--keep') p.keep = true;
+    else if (a === '--context') {
+      const name = value();
+      const ctx = CONTEXTS[name];
+      if (ctx === undefined) throw new UsageError(`--context: one of ${Object.keys(CONTEXTS).join(', ')}`);
+      p.context = ctx;
+    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
+    else p.positional.push(a);
+  }
+  return p;
+}
+
+const unc = (p: Parsed, share: string): string => (share.startsWith('\\\\') ? share : `\\\\${p.server}\\${share}\\`);
+
+function need(p: Parsed, n: number, what: string): string[] {
+  if (p.positional.length !== n) throw new UsageError(`expected ${what}`);
+  return p.positional;
+}
+
+function result(op: string, r: { result: number }, detail = ''): number {
+  console.log(`${op}: ${hresultName(r.result)}${detail ? `  ${detail}` : ''}`);
+  return r.result === 0 ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '-h' || cmd === '--help' || rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(HELP);
+    return cmd ? 0 : 2;
+  }
+  const p = parse(rest);
+  if (!['cycle', 'version', 'is-path-supported', 'is-path-shadow-copied', 'mapping', 'recovery-complete', 'abort', 'delete'].includes(cmd)) {
+    throw new UsageError(`unknown command ${cmd}`);
+  }
+  if (cmd === 'cycle' && p.positional.length === 0) throw new UsageError('cycle needs at least one share');
+  const client = await FsrvpClient.connect({ host: p.host, port: p.port });
+  try {
+    switch (cmd) {
+      case 'cycle': {
+        const started = Date.now();
+        let n = 0;
+        const r = await client.cycle({
+          shares: p.positional,
+          serverName: p.server,
+          context: p.context,
+          writable: p.rw,
+          recoveryComplete: !p.keep,
+          delete: !p.keep,
+          onStep: (op, detail) => console.log(`${String(++n).padStart(2)}. ${op.padEnd(30)} ok  ${detail}`),
+        });
+        console.log(`cycle complete in ${Date.now() - started} ms (set ${r.setId})`);
+        return 0;
+      }
+      case 'version': {
+        const r = await client.getSupportedVersion();
+        return result('GetSupportedVersion', r, `min ${r.MinVersion} max ${r.MaxVersion}`);
+      }
+      case 'is-path-supported': {
+        const [share] = need(p, 1, 'one share');
+        const r = await client.isPathSupported(unc(p, share as string));
+        return result('IsPathSupported', r, `supported ${r.SupportedByThisProvider} owner ${r.OwnerMachineName ?? '(none)'}`);
+      }
+      case 'is-path-shadow-copied': {
+        const [share] = need(p, 1, 'one share');
+        const r = await client.isPathShadowCopied(unc(p, share as string));
+        return result('IsPathShadowCopied', r, `present ${r.ShadowCopyPresent} compatibility 0x${r.ShadowCopyCompatibility.toString(16)}`);
+      }
+      case 'mapping': {
+        const [share, set, copy] = need(p, 3, 'SHARE SET COPY');
+        const r = await client.getShareMapping(copy as string, set as string, unc(p, share as string));
+        const v = r.ShareMapping.tag === 1 ? r.ShareMapping.value : null;
+        return result('GetShareMapping', r, v ? `${v.ShareNameUNC} -> ${v.ShadowCopyShareName} (taken ${new Date(Number(v.CreationTimestamp / 10000n) - 11644473600000).toISOString()})` : '');
+      }
+      case 'recovery-complete': {
+        const [set] = need(p, 1, 'SET');
+        return result('RecoveryCompleteShadowCopySet', await client.recoveryCompleteShadowCopySet(set as string));
+      }
+      case 'abort': {
+        const [set] = need(p, 1, 'SET');
+        return result('AbortShadowCopySet', await client.abortShadowCopySet(set as string));
+      }
+      default: {
+        const [share, set, copy] = need(p, 3, 'SHARE SET COPY');
+        return result('DeleteShareMapping', await client.deleteShareMapping(set as string, copy as string, unc(p, share as string)));
+      }
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+  if (e instanceof UsageError) {
+    console.error(`fsrvp: ${e.message}\n(see fsrvp --help)`);
+    process.exit(2);
+  }
+  if (e instanceof FsrvpCallError) {
+    console.error(`fsrvp: ${e.message}`);
+    process.exit(1);
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ECONNREFUSED') {
+    console.error(`fsrvp: nothing listens there (${err.message}); start the agent with: npm start`);
+    process.exit(1);
+  }
+  console.error(`fsrvp: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/**
+ * fsrvpd: the FSRVP agent. With no configuration it runs the embedded default: a TCP listener on
+ * 127.0.0.1:7135 and one demo share on the reflink/copy backend under ./.fsrvp-demo.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, defaultConfig, loadConfig, type AgentConfig } from './config.js';
+import { startAgent } from './agent.js';
+
+const HELP = `usage: fsrvpd [run] [options]
+       fsrvpd doctor [--apply] [--config smb.conf] [--socket-dir DIR]
+       fsrvpd print-config [--config FILE]
+
+Runs the File Server Remote VSS Protocol agent (MS-FSRVP, interface FileServerVssAgent).
+
+Without --config it runs the embedded default: TCP on 127.0.0.1:7135, state and a demo share
+"demo" (reflink/copy backend, standalone publisher) under ./.fsrvp-demo. Try it with:
+  node dist/src/cli/fsrvp.js cycle demo
+
+Options:
+  --config FILE          JSON configuration (see README "Configuration")
+  --tcp HOST:PORT        TCP listener address (loopback only); overrides the configuration
+  --no-tcp               no TCP listener
+  --samba-socket-dir DIR serve \\PIPE\\FssagentRpc to smbd at DIR/np/fssagentrpc
+                         (smb.conf: external_rpc_pipe:socket_dir = DIR)
+  --state-dir DIR        where state is kept
+  --sequence-timeout S   message sequence timer in seconds for every step (Samba's
+                         "fss: sequence timeout"); 0 disables it
+  --strict               follow MS-FSRVP as written where Samba's clients expect otherwise
+  -h, --help             this text
+
+Logging: DEBUG=fsrvp:* fsrvpd … for protocol and storage traces.
+Subcommands:
+  doctor        inspect a Samba host and say what is missing to serve FSRVP behind smbd
+  print-config  print the effective configuration as JSON and exit
+`;
+
+function takeValue(argv: string[], i: number, name: string): string {
+  const v = argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new ConfigError(`${name} needs a value`);
+  return v;
+}
+
+/** Parses options into a configuration: the file (or the embedded default), then overrides. */
+export function configFromArgs(argv: string[]): { config: AgentConfig; embedded: boolean } {
+  let file: string | undefined;
+  const overrides: ((c: AgentConfig) => void)[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    switch (a) {
+      case '--config':
+        file = takeValue(argv, i++, a);
+        break;
+      case '--tcp': {
+        const v = takeValue(argv, i++, a);
+        const m = /^(.*):(\d+)$/.exec(v);
+        if (!m) throw new ConfigError(`--tcp takes HOST:PORT, not ${v}`);
+        const host = m[1] as string;
+        if (!/^(127\.\d+\.\d+\.\d+|localhost|\[?::1\]?)$/.test(host)) throw new ConfigError('--tcp: loopback addresses only');
+        overrides.push((c) => {
+          c.listen.tcp = { host: host.replace(/^\[|\]$/g, ''), port: Number(m[2]), caller: c.listen.tcp?.caller ?? defaultConfig().listen.tcp!.caller };
+        });
+        break;
+      }
+      case '--no-tcp':
+        overrides.push((c) => delete c.listen.tcp);
+        break;
+      case '--samba-socket-dir': {
+        const dir = takeValue(argv, i++, a);
+        overrides.push((c) => (c.listen.samba = { socketDir: dir, byteMode: false }));
+        break;
+      }
+      case '--state-dir': {
+        const dir = takeValue(argv, i++, a);
+        overrides.push((c) => (c.stateDir = dir));
+        break;
+      }
+      case '--sequence-timeout': {
+        const v = Number(takeValue(argv, i++, a));
+        if (!Number.isInteger(v) || v < 0) throw new ConfigError('--sequence-timeout takes whole seconds >= 0');
+        overrides.push((c) => (c.sequenceTimeoutSeconds = v));
+        break;
+      }
+      case '--strict':
+        overrides.push((c) => (c.mode = 'strict'));
+        break;
+      default:
+        throw new ConfigError(`unknown option ${a} (see --help)`);
+    }
+  }
+  const config = file ? loadConfig(file) : defaultConfig();
+  for (const o of overrides) o(config);
+  if (!config.listen.tcp && !config.listen.samba) throw new ConfigError('no listener left: keep TCP or give --samba-socket-dir');
+  return { config, embedded: file === undefined };
+}
+
+/** Creates the demo share of the embedded default with a few files, once. */
+async function prepareDemo(config: AgentConfig): Promise<void> {
+  for (const share of Object.values(config.shares.static ?? {})) {
+    if (existsSync(share.path)) continue;
+    await mkdir(join(share.path, 'reports'), { recursive: true });
+    await writeFile(join(share.path, 'README.txt'), 'A demo share served by fsrvpd. Change me after a commit: the shadow copy keeps this text.\n');
+    await writeFile(join(share.path, 'reports', 'q3.csv'), 'quarter,revenue\nq3,42\n');
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { config, embedded } = configFromArgs(argv);
+  if (embedded) await prepareDemo(config);
+  const agent = await startAgent(config);
+  const where: string[] = [];
+  if (agent.tcp) where.push(`tcp ${agent.tcp.host}:${agent.tcp.port}`);
+  if (agent.samba) where.push(`samba socket ${agent.samba.path}`);
+  const shares = await agent.parts.shares.list().catch(() => []);
+  console.log(`fsrvpd: FileServerVssAgent listening on ${where.join(' and ')}`);
+  console.log(`fsrvpd: state in ${config.stateDir}; ${agent.service.view().sets.length} shadow copy set(s) loaded; ` +
+    `${agent.service.reconcileReport.repairs.length} repair(s) at start-up`);
+  for (const r of agent.service.reconcileReport.repairs) console.log(`fsrvpd: repaired: ${JSON.stringify(r)}`);
+  if (shares.length) console.log(`fsrvpd: shares: ${shares.map((s) => `${s.name} (${s.path})`).join(', ')}`);
+  if (embedded && agent.tcp) {
+    console.log(`fsrvpd: try it: node dist/src/cli/fsrvp.js cycle demo --port ${agent.tcp.port}`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      console.log(`fsrvpd: ${sig}, shutting down`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await agent.close();
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const [cmd, ...rest] = argv;
+  if (cmd === 'doctor') {
+    const { runDoctor } = await import('./doctor.js');
+    return runDoctor(rest);
+  }
+  if (cmd === 'print-config') {
+    console.log(JSON.stringify(configFromArgs(rest).config, null, 2));
+    return 0;
+  }
+  if (cmd === 'run') return run(rest);
+  return run(argv);
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+  if (e instanceof ConfigError) {
+    console.error(`fsrvpd: ${e.message}`);
+    process.exit(2);
+  }
+  console.error(`fsrvpd: ${e instanceof Error ? (process.env.DEBUG ? e.stack : e.message) : String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,292 @@
+/**
+ * A small connection-oriented DCE/RPC client over TCP (ncacn_ip_tcp framing: raw PDUs): bind,
+ * alter_context, fragmented requests, reassembled responses, and raw PDU access for tests, replay
+ * and fuzzing. No authentication.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { decode, encode, type NdrType } from '../ndr/index.js';
+import { DREP_LE, OBJECT_UUID_LENGTH, PFC, PFC_FIRST_LAST, REQUEST_HEADER_LENGTH } from './constants.js';
+import { PduFramer } from './framing.js';
+import { RpcFault, type Operation } from './interface.js';
+import { decodePdu, encodePdu, isLittleEndian } from './pdu.js';
+import type {
+  BindAckPdu, BindNakPdu, Drep, FaultPdu, Pdu, PresentationContext, ResponsePdu,
+} from './pdu-types.js';
+
+/** Largest reassembled response accepted (Samba's client limit, 240 MiB). */
+const MAX_RESPONSE = 0xf000000;
+
+export class RpcClientError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RpcClientError';
+  }
+}
+
+export interface BindOptions {
+  readonly contexts: readonly PresentationContext[];
+  /** Default 5840 each. */
+  readonly maxXmitFrag?: number;
+  readonly maxRecvFrag?: number;
+  /** Default 0 (ask for a new association group). */
+  readonly assocGroupId?: number;
+  readonly callId?: number;
+  /** Default FIRST|LAST. */
+  readonly pfcFlags?: number;
+  readonly timeoutMs?: number;
+}
+
+export interface CallOptions {
+  /** Largest request PDU to send; default the max_recv_frag the server acknowledged (or 5840). */
+  readonly fragmentSize?: number;
+  /** Sets PFC_OBJECT_UUID and sends this object UUID. */
+  readonly objectUuid?: string;
+  readonly callId?: number;
+  /** Send the request big-endian (drep 00 00 00 00); the stub must be encoded to match. */
+  readonly bigEndian?: boolean;
+  readonly timeoutMs?: number;
+}
+
+export type CallResult =
+  | { readonly stub: Uint8Array; readonly pdus: readonly ResponsePdu[]; readonly fault?: undefined }
+  | { readonly fault: FaultPdu; readonly stub?: undefined };
+
+export class RpcClient {
+  private readonly socket: Socket;
+  private readonly framer = new PduFramer();
+  private readonly inbox: Uint8Array[] = [];
+  private readonly waiters: ((pdu: Uint8Array | null) => void)[] = [];
+  private ended = false;
+  private nextCallId = 1;
+  /** Request fragment size the server accepts (bind_ack max_recv_frag). */
+  private serverMaxRecv = 5840;
+  private readonly closedPromise: Promise<void>;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    let onClosed: () => void = () => {};
+    this.closedPromise = new Promise<void>((r) => {
+      onClosed = r;
+    });
+    socket.on('data', (chunk: Buffer) => {
+      for (const pdu of this.framer.push(chunk)) this.deliver(pdu);
+    });
+    const finish = (): void => {
+      this.ended = true;
+      while (this.waiters.length > 0) (this.waiters.shift() as (p: Uint8Array | null) => void)(null);
+    };
+    socket.on('end', finish);
+    socket.on('error', finish);
+    socket.on('close', () => {
+      finish();
+      onClosed();
+    });
+  }
+
+  static async connect(opts: { host?: string; port: number; timeoutMs?: number }): Promise<RpcClient> {
+    const socket = netConnect({ host: opts.host ?? '127.0.0.1', port: opts.port });
+    socket.setNoDelay(true);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new RpcClientError('connect timed out'));
+      }, opts.timeoutMs ?? 5000);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+    return new RpcClient(socket);
+  }
+
+  private deliver(pdu: Uint8Array): void {
+    const w = this.waiters.shift();
+    if (w !== undefined) w(pdu);
+    else this.inbox.push(pdu);
+  }
+
+  /** A fresh call id (1, 2, 3, …) for PDUs built by hand. */
+  allocateCallId(): number {
+    return this.nextCallId++;
+  }
+
+  /** True once the server closed (or the socket failed). */
+  get isClosed(): boolean {
+    return this.ended;
+  }
+
+  /** Writes raw bytes (one or more PDUs, or garbage). */
+  sendRaw(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  /** The next PDU from the server as bytes, or null once the connection is closed. */
+  readPdu(timeoutMs = 5000): Promise<Uint8Array | null> {
+    const queued = this.inbox.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const waiter = (pdu: Uint8Array | null): void => {
+        clearTimeout(timer);
+        resolve(pdu);
+      };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new RpcClientError(`no PDU within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** The next PDU decoded, or null once the connection is closed. */
+  async readDecoded(timeoutMs = 5000): Promise<Pdu | null> {
+    const bytes = await this.readPdu(timeoutMs);
+    return bytes === null ? null : decodePdu(bytes);
+  }
+
+  /** Resolves true when the server closes the connection within the time, else false. */
+  async waitClosed(timeoutMs = 2000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), timeoutMs);
+    });
+    const closed = this.closedPromise.then(() => true);
+    const result = await Promise.race([closed, timeout]);
+    clearTimeout(timer);
+    return result;
+  }
+
+  /** Sends a bind and returns the server's answer (bind_ack or bind_nak). */
+  async bind(opts: BindOptions): Promise<BindAckPdu | BindNakPdu> {
+    const callId = opts.callId ?? this.allocateCallId();
+    this.sendRaw(encodePdu({
+      kind: 'bind',
+      header: { callId, pfcFlags: opts.pfcFlags ?? PFC_FIRST_LAST },
+      maxXmitFrag: opts.maxXmitFrag ?? 5840,
+      maxRecvFrag: opts.maxRecvFrag ?? 5840,
+      assocGroupId: opts.assocGroupId ?? 0,
+      contexts: opts.contexts,
+      authInfo: new Uint8Array(0),
+    }));
+    const reply = await this.expect(opts.timeoutMs);
+    if (reply.kind === 'bind_ack') {
+      this.serverMaxRecv = reply.maxRecvFrag;
+      return reply;
+    }
+    if (reply.kind === 'bind_nak') return reply;
+    throw new RpcClientError(`bind answered with ${reply.kind}`);
+  }
+
+  /** Sends an alter_context and returns the answer (alter_context_resp or fault). */
+  async alterContext(opts: { contexts: readonly PresentationContext[]; callId?: number; pfcFlags?: number; timeoutMs?: number }): Promise<BindAckPdu | FaultPdu> {
+    const callId = opts.callId ?? this.allocateCallId();
+    this.sendRaw(encodePdu({
+      kind: 'alter_context',
+      header: { callId, pfcFlags: opts.pfcFlags ?? PFC_FIRST_LAST },
+      maxXmitFrag: 5840,
+      maxRecvFrag: 5840,
+      assocGroupId: 0,
+      contexts: opts.contexts,
+      authInfo: new Uint8Array(0),
+    }));
+    const reply = await this.expect(opts.timeoutMs);
+    if (reply.kind === 'alter_context_resp' || reply.kind === 'fault') return reply;
+    throw new RpcClientError(`alter_context answered with ${reply.kind}`);
+  }
+
+  /** The request PDUs `call` would send, without sending them. */
+  buildRequest(contextId: number, opnum: number, stub: Uint8Array, opts: CallOptions & { callId: number }): Uint8Array[] {
+    const drep: Drep = opts.bigEndian ? [0, 0, 0, 0] : [DREP_LE, 0, 0, 0];
+    const headerLength = REQUEST_HEADER_LENGTH + (opts.objectUuid !== undefined ? OBJECT_UUID_LENGTH : 0);
+    const fragSize = opts.fragmentSize ?? this.serverMaxRecv;
+    const chunk = fragSize - headerLength;
+    if (chunk <= 0) throw new RangeError(`fragment size ${fragSize} leaves no room for stub data`);
+    const out: Uint8Array[] = [];
+    let off = 0;
+    do {
+      const len = Math.min(chunk, stub.length - off);
+      let flags = opts.objectUuid !== undefined ? PFC.OBJECT_UUID : 0;
+      if (off === 0) flags |= PFC.FIRST_FRAG;
+      if (off + len === stub.length) flags |= PFC.LAST_FRAG;
+      out.push(encodePdu({
+        kind: 'request',
+        header: { callId: opts.callId, pfcFlags: flags, drep },
+        allocHint: stub.length - off,
+        contextId,
+        opnum,
+        ...(opts.objectUuid !== undefined ? { object: opts.objectUuid } : {}),
+        stubAndVerifier: stub.subarray(off, off + len),
+      }));
+      off += len;
+    } while (off < stub.length);
+    return out;
+  }
+
+  /** Sends a request (fragmented as needed) and reassembles the response, or returns the fault. */
+  async call(contextId: number, opnum: number, stub: Uint8Array, opts: CallOptions = {}): Promise<CallResult> {
+    const callId = opts.callId ?? this.allocateCallId();
+    for (const pdu of this.buildRequest(contextId, opnum, stub, { ...opts, callId })) this.sendRaw(pdu);
+    return this.readResponse(callId, opts.timeoutMs);
+  }
+
+  /** Reads response fragments of `callId` until LAST (or a fault). */
+  async readResponse(callId: number, timeoutMs?: number): Promise<CallResult> {
+    const pdus: ResponsePdu[] = [];
+    let total = 0;
+    for (;;) {
+      const reply = await this.expect(timeoutMs);
+      if (reply.header.callId !== callId) {
+        throw new RpcClientError(`${reply.kind} for call ${reply.header.callId}, expected ${callId}`);
+      }
+      if (reply.kind === 'fault') return { fault: reply };
+      if (reply.kind !== 'response') throw new RpcClientError(`request answered with ${reply.kind}`);
+      if (pdus.length === 0 && !(reply.header.pfcFlags & PFC.FIRST_FRAG)) {
+        throw new RpcClientError('first response fragment lacks PFC_FIRST_FRAG');
+      }
+      pdus.push(reply);
+      total += reply.stubAndVerifier.length;
+      if (total > MAX_RESPONSE) throw new RpcClientError('response larger than 240 MiB');
+      if (reply.header.pfcFlags & PFC.LAST_FRAG) break;
+    }
+    const stub = new Uint8Array(total);
+    let off = 0;
+    for (const p of pdus) {
+      stub.set(p.stubAndVerifier, off);
+      off += p.stubAndVerifier.length;
+    }
+    return { stub, pdus };
+  }
+
+  /**
+   * Calls a declared operation: encodes `req` with `op.request`, decodes the response with
+   * `op.response` (trailing bytes ignored). A fault is thrown as RpcFault.
+   */
+  async callOp<Req, Res>(op: Operation<Req, Res>, req: Req, opts: CallOptions & { contextId?: number } = {}): Promise<Res> {
+    const stub = encode(op.request, req, { littleEndian: !opts.bigEndian });
+    const r = await this.call(opts.contextId ?? 0, op.opnum, stub, opts);
+    if (r.fault !== undefined) throw new RpcFault(r.fault.status, `${op.name}: fault 0x${r.fault.status.toString(16).padStart(8, '0')}`);
+    const le = r.pdus.length > 0 ? isLittleEndian((r.pdus[0] as ResponsePdu).header.drep) : true;
+    return decodeResponse(op.response, r.stub, le);
+  }
+
+  /** Closes the connection. */
+  async close(): Promise<void> {
+    if (!this.socket.destroyed) this.socket.destroy();
+    await this.closedPromise;
+  }
+
+  private async expect(timeoutMs?: number): Promise<Pdu> {
+    const pdu = await this.readDecoded(timeoutMs);
+    if (pdu === null) throw new RpcClientError('connection closed by the server');
+    return pdu;
+  }
+}
+
+function decodeResponse<Res>(type: NdrType<Res>, stub: Uint8Array, littleEndian: boolean): Res {
+  return decode(type, stub, { littleEndian }).value;
+}

@@ -1,0 +1,47 @@
+/**
+ * Splits a byte stream into PDUs by frag_length (docs/DCERPC.md §11, transport level): read the
+ * 16-byte header, then frag_length − 16 more. A frag_length below 16 cannot frame a PDU; Samba
+ * drops such a connection without a reply. Used by the server stream and by the client.
+ */
+import { HEADER_LENGTH } from './constants.js';
+import { peekFragLength } from './pdu.js';
+
+export class PduFramer {
+  private buf: Uint8Array = new Uint8Array(0);
+  /** Set once a header with frag_length < 16 was seen; nothing more is framed. */
+  broken = false;
+
+  /** Bytes received but not yet part of a complete PDU. */
+  get buffered(): number {
+    return this.buf.length;
+  }
+
+  /** Adds bytes; returns the PDUs completed by them (each a copy, exactly frag_length bytes). */
+  push(bytes: Uint8Array): Uint8Array[] {
+    if (this.broken) return [];
+    if (this.buf.length === 0) {
+      this.buf = bytes.slice();
+    } else {
+      const next = new Uint8Array(this.buf.length + bytes.length);
+      next.set(this.buf);
+      next.set(bytes, this.buf.length);
+      this.buf = next;
+    }
+    const out: Uint8Array[] = [];
+    let off = 0;
+    for (;;) {
+      const rest = this.buf.subarray(off);
+      const len = peekFragLength(rest);
+      if (len === undefined) break;
+      if (len < HEADER_LENGTH) {
+        this.broken = true;
+        break;
+      }
+      if (rest.length < len) break;
+      out.push(rest.slice(0, len));
+      off += len;
+    }
+    this.buf = this.buf.slice(off);
+    return out;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * What every operation handler works with: configuration, global state, the journal, the
+ * sequence timer, the backends and the publisher, plus the few helpers they share. Handlers run
+ * inside the service's serial queue, so they may read-modify-write state freely; they replace
+ * sets copy-on-write and persist before the in-memory state changes.
+ */
+import { randomUUID } from 'node:crypto';
+import createDebug from 'debug';
+import type { SnapshotBackend } from '../storage/backend.js';
+import type { SharePublisher, ShareRegistry } from '../shares/types.js';
+import type { FsrvpDeps, FsrvpEvent, ResolvedConfig } from './config.js';
+import { HRESULT } from './codes.js';
+import type { Change, StateStore } from './store.js';
+import { snapshotKey, type FsrvpState, type ShadowCopySetState } from './state.js';
+import { LocalNames } from './unc.js';
+import { SequenceTimer, realScheduler, type Armed, type Scheduler } from './timer.js';
+
+const debug = createDebug('fsrvp:service');
+
+/** An error that carries the HRESULT to answer with. */
+export class FsrvpError extends Error {
+  constructor(readonly hresult: number, message: string) {
+    super(message);
+    this.name = 'FsrvpError';
+  }
+}
+
+/** The HRESULT for an unexpected failure: the error's own if it carries one, else E_FAIL. */
+export function hresultOf(e: unknown): number {
+  if (e instanceof FsrvpError) return e.hresult >>> 0;
+  if (typeof e === 'object' && e !== null && typeof (e as { hresult?: unknown }).hresult === 'number') {
+    return (e as { hresult: number }).hresult >>> 0;
+  }
+  return HRESULT.E_FAIL;
+}
+
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class ServiceCore {
+  readonly registry: ShareRegistry;
+  readonly publisher: SharePublisher;
+  readonly backends: readonly SnapshotBackend[];
+  readonly scheduler: Scheduler;
+  readonly now: () => number;
+  readonly newGuid: () => string;
+  readonly names: LocalNames;
+  readonly timer: SequenceTimer;
+
+  constructor(
+    readonly cfg: ResolvedConfig,
+    deps: FsrvpDeps,
+    readonly state: FsrvpState,
+    readonly store: StateStore,
+    onExpire: (armed: Armed) => void,
+    private readonly onEvent: ((e: FsrvpEvent) => void) | undefined,
+  ) {
+    this.registry = deps.registry;
+    this.publisher = deps.publisher;
+    this.backends = deps.backends;
+    this.scheduler = deps.scheduler ?? realScheduler;
+    this.now = deps.now ?? Date.now;
+    this.newGuid = deps.newGuid ?? randomUUID;
+    this.names = new LocalNames(cfg.netbiosName, cfg.localNames);
+    this.timer = new SequenceTimer(this.scheduler, cfg.sequenceTimeoutSeconds, onExpire);
+  }
+
+  get strict(): boolean {
+    return this.cfg.policy.mode === 'strict';
+  }
+
+  emit(e: FsrvpEvent): void {
+    try {
+      this.onEvent?.(e);
+    } catch (err) {
+      debug('event listener threw: %s', errorText(err));
+    }
+  }
+
+  /** Logs and reports a cleanup step that failed; start-up reconciliation repairs what it left. */
+  cleanupFailed(what: string, e: unknown): void {
+    const reason = errorText(e);
+    debug('cleanup failed: %s: %s', what, reason);
+    this.emit({ kind: 'cleanup-failed', what, reason });
+  }
+
+  lookupSet(id: string): ShadowCopySetState | undefined {
+    return this.state.sets.get(id.toLowerCase());
+  }
+
+  backendNamed(name: string): SnapshotBackend | undefined {
+    return this.backends.find((b) => b.name === name);
+  }
+
+  /** Persists `changes`, then makes them the in-memory state. */
+  async commit(changes: readonly Change[]): Promise<void> {
+    await this.store.apply(changes);
+    this.applyToMemory(changes);
+  }
+
+  private applyToMemory(changes: readonly Change[]): void {
+    for (const c of changes) {
+      switch (c.t) {
+        case 'set': this.state.sets.set(c.set.id, c.set); break;
+        case 'del': this.state.sets.delete(c.id); break;
+        case 'retain': this.state.retained.set(snapshotKey(c.r.snapshot), c.r); break;
+        case 'release': this.state.retained.delete(c.key); break;
+      }
+    }
+  }
+
+  /**
+   * Like `commit`, but the in-memory state changes even if persisting fails (the failure is
+   * reported). For removals and rollbacks that have already happened on disk.
+   */
+  async commitForced(changes: readonly Change[]): Promise<void> {
+    try {
+      await this.commit(changes);
+    } catch (e) {
+      this.cleanupFailed('persisting state', e);
+      this.store.applyLater(changes);
+      this.applyToMemory(changes);
+    }
+  }
+
+  putSet(set: ShadowCopySetState): Promise<void> {
+    return this.commit([{ t: 'set', set }]);
+  }
+}

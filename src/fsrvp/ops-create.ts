@@ -1,0 +1,196 @@
+/**
+ * The operations that create and expose snapshots: PrepareShadowCopySet, CommitShadowCopySet,
+ * ExposeShadowCopySet and RecoveryCompleteShadowCopySet (FSRVP.md §7). Work that touches disks
+ * or shares runs under the client's TimeOutInMilliseconds and is rolled back on timeout or
+ * failure, so a failed call leaves nothing behind.
+ */
+import createDebug from 'debug';
+import type { SnapshotRef } from '../storage/backend.js';
+import type {
+  CommitShadowCopySet, ExposeShadowCopySet, PrepareShadowCopySet, RecoveryCompleteShadowCopySet,
+  RequestOf, ResponseOf,
+} from './idl.js';
+import { ATTR, HRESULT } from './codes.js';
+import { deleteSnapshots, unpublish } from './cleanup.js';
+import { errorText, FsrvpError, hresultOf, type ServiceCore } from './core.js';
+import { withDeadline } from './deadline.js';
+import { publishRequest } from './exposure.js';
+import {
+  filetimeFromMs, mappingsOf, type ShadowCopySetState, type ShadowCopyState,
+} from './state.js';
+
+const debug = createDebug('fsrvp:service');
+
+type ResultOnly = { result: number };
+
+function autoRecovery(set: ShadowCopySetState): boolean {
+  return (set.context & ATTR.AUTO_RECOVERY) !== 0;
+}
+
+function backendOf(core: ServiceCore, name: string) {
+  const b = core.backendNamed(name);
+  if (!b) throw new FsrvpError(HRESULT.E_FAIL, `backend ${name} is not configured`);
+  return b;
+}
+
+export async function prepareShadowCopySet(
+  core: ServiceCore, req: RequestOf<typeof PrepareShadowCopySet>,
+): Promise<ResponseOf<typeof PrepareShadowCopySet>> {
+  const set = core.lookupSet(req.ShadowCopySetId);
+  if (!set) return { result: core.cfg.policy.setNotFound };
+  if (set.status !== 'Added') return { result: HRESULT.FSRVP_E_BAD_STATE };
+  core.timer.stop();
+  // Preparation re-validates every share against its backend's policy: the tree may have
+  // changed since Add (a mount point appeared, the share path vanished).
+  const outcome = await withDeadline(core.scheduler, req.TimeOutInMilliseconds >>> 0, core.cfg.abortGraceMs, async (signal) => {
+    for (const [copy, m] of mappingsOf(set)) {
+      signal.throwIfAborted();
+      const refusal = await backendOf(core, copy.volume.backend).check(m.share.path);
+      if (refusal) throw new FsrvpError(HRESULT.FSRVP_E_NOT_SUPPORTED, `${refusal.path}: ${refusal.reason}`);
+    }
+  });
+  if (outcome.kind === 'ok') {
+    core.timer.arm('long', set.id);
+    return { result: HRESULT.ZERO };
+  }
+  core.timer.arm('short', set.id);
+  if (outcome.kind === 'timeout') return { result: HRESULT.FSRVP_E_WAIT_TIMEOUT };
+  debug('Prepare %s failed: %s', set.id, errorText(outcome.error));
+  return { result: hresultOf(outcome.error) };
+}
+
+/**
+ * Takes one snapshot per shadow copy (that is, per volume), concurrently. If any fails, or the
+ * signal fires, every snapshot this call made is deleted before it rejects.
+ */
+async function takeSnapshots(
+  core: ServiceCore, copies: readonly ShadowCopyState[], writable: boolean, signal: AbortSignal,
+): Promise<SnapshotRef[]> {
+  const results = await Promise.allSettled(copies.map(async (c) => {
+    signal.throwIfAborted();
+    return backendOf(core, c.volume.backend).create(c.volume, { shadowCopyId: c.id, writable, signal });
+  }));
+  const made = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure || signal.aborted) {
+    await deleteSnapshots(core, made);
+    throw failure ? failure.reason : signal.reason;
+  }
+  return made;
+}
+
+export async function commitShadowCopySet(
+  core: ServiceCore, req: RequestOf<typeof CommitShadowCopySet>,
+): Promise<ResponseOf<typeof CommitShadowCopySet>> {
+  const set = core.lookupSet(req.ShadowCopySetId);
+  if (!set) return { result: core.cfg.policy.setNotFound };
+  if (set.status !== 'Added') return { result: HRESULT.FSRVP_E_BAD_STATE };
+  core.timer.stop();
+  // Persisted first: after a crash mid-commit, reconciliation rolls the set back to Added and
+  // deletes whatever snapshots the crash left.
+  await core.putSet({ ...set, status: 'CreationInProgress' });
+  const back = async (result: number): Promise<ResultOnly> => {
+    await core.commitForced([{ t: 'set', set: { ...set, status: 'Added' } }]);
+    core.timer.arm('short', set.id);
+    return { result };
+  };
+  const outcome = await withDeadline(core.scheduler, req.TimeOutInMilliseconds >>> 0, core.cfg.abortGraceMs,
+    (signal) => takeSnapshots(core, set.copies, autoRecovery(set), signal));
+  if (outcome.kind === 'timeout') {
+    debug('Commit %s timed out after %d ms (rollback %s)', set.id, req.TimeOutInMilliseconds,
+      outcome.settled ? 'done' : 'still running');
+    return back(HRESULT.FSSAGENT_E_TIMEOUT);
+  }
+  if (outcome.kind === 'error') {
+    debug('Commit %s failed: %s', set.id, errorText(outcome.error));
+    return back(hresultOf(outcome.error));
+  }
+  const refs = outcome.value;
+  const copies = set.copies.map((c, i) => {
+    const snap = refs[i] as SnapshotRef;
+    // Samba refines the Add-time stamp to the snapshot's own time; SPEC keeps the Add time.
+    const creationTimestamp = core.strict ? c.creationTimestamp : filetimeFromMs(snap.createdAt).toString();
+    return { ...c, snapshot: snap, creationTimestamp };
+  });
+  try {
+    await core.putSet({ ...set, status: 'Committed', copies });
+  } catch (e) {
+    debug('Commit %s: persisting failed, deleting its snapshots: %s', set.id, errorText(e));
+    await deleteSnapshots(core, refs);
+    return back(HRESULT.E_FAIL);
+  }
+  core.timer.arm('short', set.id);
+  return { result: HRESULT.ZERO };
+}
+
+/**
+ * Publishes every unexposed mapping, one at a time. If one fails, or the signal fires, the
+ * shares this call published are unpublished before it rejects. Returns the names published.
+ */
+async function publishAll(core: ServiceCore, set: ShadowCopySetState, signal: AbortSignal): Promise<Set<string>> {
+  const published = new Set<string>();
+  const readOnly = !autoRecovery(set);
+  try {
+    for (const [copy, m] of mappingsOf(set)) {
+      if (m.exposed) continue;
+      signal.throwIfAborted();
+      await core.publisher.publish(publishRequest(copy, m, readOnly));
+      published.add(m.exposedName);
+    }
+    signal.throwIfAborted();
+  } catch (e) {
+    for (const name of published) await unpublish(core, name);
+    throw e;
+  }
+  return published;
+}
+
+export async function exposeShadowCopySet(
+  core: ServiceCore, req: RequestOf<typeof ExposeShadowCopySet>,
+): Promise<ResponseOf<typeof ExposeShadowCopySet>> {
+  const set = core.lookupSet(req.ShadowCopySetId);
+  if (!set) return { result: core.cfg.policy.setNotFound };
+  if (set.status !== 'Committed') return { result: HRESULT.FSRVP_E_BAD_STATE };
+  core.timer.stop();
+  const outcome = await withDeadline(core.scheduler, req.TimeOutInMilliseconds >>> 0, core.cfg.abortGraceMs,
+    (signal) => publishAll(core, set, signal));
+  if (outcome.kind !== 'ok') {
+    core.timer.arm('short', set.id);
+    if (outcome.kind === 'timeout') return { result: HRESULT.FSRVP_E_WAIT_TIMEOUT };
+    debug('Expose %s failed: %s', set.id, errorText(outcome.error));
+    return { result: hresultOf(outcome.error) };
+  }
+  const copies = set.copies.map((c) => ({ ...c, mappings: c.mappings.map((m) => ({ ...m, exposed: true })) }));
+  try {
+    await core.putSet({ ...set, status: 'Exposed', copies });
+  } catch (e) {
+    debug('Expose %s: persisting failed, unpublishing: %s', set.id, errorText(e));
+    for (const name of outcome.value) await unpublish(core, name);
+    core.timer.arm('short', set.id);
+    return { result: HRESULT.E_FAIL };
+  }
+  core.timer.arm('short', set.id);
+  return { result: HRESULT.ZERO };
+}
+
+export async function recoveryCompleteShadowCopySet(
+  core: ServiceCore, req: RequestOf<typeof RecoveryCompleteShadowCopySet>,
+): Promise<ResponseOf<typeof RecoveryCompleteShadowCopySet>> {
+  const set = core.lookupSet(req.ShadowCopySetId);
+  if (!set) return { result: core.cfg.policy.setNotFound };
+  if (set.status !== 'Exposed') return { result: HRESULT.FSRVP_E_BAD_STATE };
+  core.timer.stop();
+  let copies = set.copies;
+  if (autoRecovery(set)) {
+    // Writable since Commit for the client's recovery work; sealed read-only now.
+    for (const c of set.copies) if (c.snapshot?.writable) await backendOf(core, c.volume.backend).setReadOnly(c.snapshot);
+    for (const [, m] of mappingsOf(set)) if (m.exposed) await core.publisher.setReadOnly(m.exposedName);
+    copies = set.copies.map((c) => (c.snapshot ? { ...c, snapshot: { ...c.snapshot, writable: false } } : c));
+  }
+  await core.putSet({ ...set, status: 'Recovered', copies });
+  const st = core.state;
+  st.contextSet = false;
+  st.currentContext = 0;
+  st.clientAddress = null;
+  return { result: HRESULT.ZERO };
+}

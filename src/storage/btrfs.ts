@@ -1,0 +1,265 @@
+/**
+ * btrfs backend: a shadow copy is a btrfs snapshot of the subvolume that holds the share.
+ *
+ * Where snapshots go (per volume, i.e. per subvolume):
+ * - `snapshotDir` configured: `<snapshotDir>/<subvolume basename>/` (must be on the same btrfs
+ *   filesystem; another mount of it is fine);
+ * - otherwise, when the subvolume root is not a mount point: beside it,
+ *   `<parent of subvolume>/.fsrvp-snapshots/<subvolume basename>/` — outside the subvolume, so
+ *   snapshots never show up in the share and are never inside a later snapshot;
+ * - otherwise (the subvolume is itself mounted, e.g. the top level or `subvol=`):
+ *   `<subvolume root>/.fsrvp-snapshots/`, accepted only for shares that do not contain it
+ *   (`check()` refuses a share rooted at such a subvolume and asks for `snapshotDir`).
+ *
+ * Names: see naming.ts. `list()` reports only names of that form whose btrfs "Parent UUID" is the
+ * volume's UUID. Read-only snapshots use the btrfs read-only flag (writes fail with EROFS, even
+ * for root); `setReadOnly` sets it with `btrfs property set -ts <path> ro true`.
+ */
+import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import createDebug from 'debug';
+import type { CreateOptions, Refusal, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
+import { CommandError, abortError, run, which } from './exec.js';
+import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts } from './mounts.js';
+import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
+import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions } from './policy.js';
+
+const debug = createDebug('fsrvp:storage');
+
+export const SNAPSHOT_DIR_NAME = '.fsrvp-snapshots';
+
+export interface BtrfsBackendOptions {
+  /** Directory that holds snapshots (on the same btrfs filesystem); see the file comment for the default. */
+  readonly snapshotDir?: string;
+  /** The btrfs tool (name on PATH or absolute path); default `btrfs`. */
+  readonly btrfsCommand?: string;
+  /** Directory-structure policy for `check()` (ONTAP-like defaults, see policy.ts). */
+  readonly policy?: Partial<PolicyOptions>;
+  /** Timeout of each btrfs command, ms (default 120 s). */
+  readonly timeoutMs?: number;
+}
+
+/** What `btrfs subvolume show` says about a subvolume. */
+export interface SubvolumeInfo {
+  readonly uuid: string | undefined;
+  readonly parentUuid: string | undefined;
+  readonly id: number;
+  readonly readOnly: boolean;
+}
+
+export function parseSubvolumeShow(text: string): SubvolumeInfo {
+  const field = (name: string): string | undefined => {
+    const m = new RegExp(`^\\s*${name}:\\s*(.*?)\\s*$`, 'm').exec(text);
+    return m?.[1];
+  };
+  const uuidOrUndefined = (v: string | undefined): string | undefined => (v && v !== '-' ? v.toLowerCase() : undefined);
+  return {
+    uuid: uuidOrUndefined(field('UUID')),
+    parentUuid: uuidOrUndefined(field('Parent UUID')),
+    id: Number(field('Subvolume ID') ?? NaN),
+    readOnly: /\breadonly\b/.test(field('Flags') ?? ''),
+  };
+}
+
+export class BtrfsBackend implements SnapshotBackend {
+  readonly name = 'btrfs';
+  private readonly cmd: string;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: BtrfsBackendOptions = {}) {
+    this.cmd = options.btrfsCommand ?? 'btrfs';
+    this.timeoutMs = options.timeoutMs ?? 120_000;
+  }
+
+  private btrfs(args: string[], signal?: AbortSignal): Promise<{ stdout: string; stderr: string }> {
+    return run(this.cmd, args, { timeoutMs: this.timeoutMs, signal });
+  }
+
+  async supports(path: string): Promise<boolean> {
+    try {
+      if ((await fsTypeOf(path)) !== FS_MAGIC.btrfs) return false;
+    } catch {
+      return false;
+    }
+    return (await which(this.cmd)) !== undefined;
+  }
+
+  /** The subvolume root that holds `path`: walk up to the directory with inode 256. */
+  async subvolumeRoot(path: string): Promise<string> {
+    let cur = await realpath(path);
+    if ((await fsTypeOf(cur)) !== FS_MAGIC.btrfs) throw new Error(`${path} is not on a btrfs filesystem`);
+    let st = await stat(cur);
+    if (!st.isDirectory()) throw new Error(`${path} is not a directory`);
+    while (st.ino !== BTRFS_SUBVOLUME_INO) {
+      const up = dirname(cur);
+      const ust = await stat(up);
+      if (up === cur || ust.dev !== st.dev) {
+        throw new Error(`${path}: no btrfs subvolume root found above it (reached ${cur}, a mount of a plain directory)`);
+      }
+      cur = up;
+      st = ust;
+    }
+    return cur;
+  }
+
+  async subvolumeInfo(path: string): Promise<SubvolumeInfo> {
+    return parseSubvolumeShow((await this.btrfs(['subvolume', 'show', path])).stdout);
+  }
+
+  async volumeOf(sharePath: string): Promise<Volume> {
+    const root = await this.subvolumeRoot(sharePath);
+    const info = await this.subvolumeInfo(root);
+    let id: string;
+    if (info.uuid) {
+      id = `btrfs:${info.uuid}`;
+    } else {
+      const fsShow = (await this.btrfs(['filesystem', 'show', root])).stdout;
+      const fsid = /uuid:\s*([0-9a-f-]{36})/i.exec(fsShow)?.[1];
+      if (!fsid) throw new Error(`cannot identify the btrfs filesystem of ${root}`);
+      id = `btrfs:${fsid.toLowerCase()}:${info.id}`;
+    }
+    return { id, root, backend: this.name };
+  }
+
+  /** Where the snapshots of the subvolume at `volumeRoot` live. */
+  async snapshotDirFor(volumeRoot: string): Promise<string> {
+    const label = basename(volumeRoot) || 'root';
+    if (this.options.snapshotDir) return join(this.options.snapshotDir, label);
+    const mounted = (await readMounts()).some((m) => m.mountPoint === volumeRoot);
+    return mounted ? join(volumeRoot, SNAPSHOT_DIR_NAME) : join(dirname(volumeRoot), SNAPSHOT_DIR_NAME, label);
+  }
+
+  async check(sharePath: string): Promise<Refusal | undefined> {
+    if (!(await this.supports(sharePath))) {
+      return refusal('location', sharePath, (await which(this.cmd))
+        ? 'the share is not on a btrfs filesystem'
+        : `the ${this.cmd} tool is not installed (Debian package btrfs-progs)`);
+    }
+    let volume: Volume;
+    let share: string;
+    try {
+      share = await realpath(sharePath);
+      volume = await this.volumeOf(share);
+    } catch (e) {
+      return refusal('location', sharePath, (e as Error).message);
+    }
+    const snapDir = await this.snapshotDirFor(volume.root);
+    if (isInside(snapDir, share)) {
+      return refusal('location', share,
+        `snapshots would be stored inside the share (${snapDir}): the share is the root of a mounted subvolume; configure snapshotDir on the same btrfs filesystem outside the share`);
+    }
+    if (share.split('/').includes(SNAPSHOT_DIR_NAME) || (this.options.snapshotDir && isInside(share, this.options.snapshotDir))) {
+      return refusal('location', share, 'the share is inside a snapshot directory');
+    }
+    if (this.options.snapshotDir) {
+      const mounts = await readMounts();
+      const target = await nearestExisting(snapDir);
+      const a = mountOf(target, mounts);
+      const b = mountOf(volume.root, mounts);
+      if (!a || !b || a.fsType !== 'btrfs' || a.device !== b.device) {
+        return refusal('location', snapDir, `the snapshot directory is not on the same btrfs filesystem as ${volume.root}`);
+      }
+    }
+    return checkTree(share, { ...this.options.policy, btrfs: true });
+  }
+
+  async create(volume: Volume, opts: CreateOptions): Promise<SnapshotRef> {
+    const guid = normalizeGuid(opts.shadowCopyId);
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    const dir = await this.snapshotDirFor(volume.root);
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    const createdAt = toSeconds(Date.now());
+    for (let seq = 1; ; seq++) {
+      const name = snapshotName(guid, createdAt, seq);
+      const path = join(dir, name);
+      if (await exists(path)) continue;
+      const args = ['subvolume', 'snapshot', ...(opts.writable ? [] : ['-r']), volume.root, path];
+      debug('btrfs snapshot %s -> %s (%s)', volume.root, path, opts.writable ? 'writable' : 'read-only');
+      opts.progress?.(0, 1);
+      try {
+        await this.btrfs(args, opts.signal);
+      } catch (e) {
+        if (e instanceof CommandError && e.kind === 'exit' && /exists/i.test(e.stderr) && seq < 10) continue;
+        if (e instanceof CommandError && (e.kind === 'aborted' || e.kind === 'timeout')) {
+          // The ioctl may have completed before the kill: remove what it made.
+          await this.removeSubvolume(path).catch((re: Error) => debug('cleanup of %s failed: %s', path, re.message));
+        }
+        if (opts.signal?.aborted) throw abortError(opts.signal);
+        throw e;
+      }
+      if (opts.signal?.aborted) {
+        await this.removeSubvolume(path);
+        throw abortError(opts.signal);
+      }
+      opts.progress?.(1, 1);
+      return { backend: this.name, volumeId: volume.id, path, name, writable: opts.writable, createdAt };
+    }
+  }
+
+  async setReadOnly(snap: SnapshotRef): Promise<void> {
+    this.assertOurs(snap);
+    await this.btrfs(['property', 'set', '-ts', snap.path, 'ro', 'true']);
+    debug('btrfs snapshot %s is read-only', snap.path);
+  }
+
+  async delete(snap: SnapshotRef): Promise<void> {
+    this.assertOurs(snap);
+    await this.removeSubvolume(snap.path);
+  }
+
+  private async removeSubvolume(path: string): Promise<void> {
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    if (!st.isDirectory() || st.ino !== BTRFS_SUBVOLUME_INO) throw new Error(`${path} is not a btrfs subvolume; not deleting it`);
+    await this.btrfs(['subvolume', 'delete', path]);
+    debug('deleted btrfs snapshot %s', path);
+  }
+
+  /** Refuses to touch a path that is not a snapshot made by this backend (a damaged journal must not delete data). */
+  private assertOurs(snap: SnapshotRef): void {
+    if (snap.backend !== this.name || basename(snap.path) !== snap.name || !parseSnapshotName(snap.name)) {
+      throw new Error(`${snap.path} is not a snapshot made by the btrfs backend`);
+    }
+  }
+
+  async list(volume: Volume): Promise<SnapshotRef[]> {
+    const dir = await this.snapshotDirFor(volume.root);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const volumeUuid = /^btrfs:([0-9a-f-]{36})$/.exec(volume.id)?.[1] ?? (await this.subvolumeInfo(volume.root)).uuid;
+    const out: SnapshotRef[] = [];
+    for (const name of names.sort()) {
+      const parsed = parseSnapshotName(name);
+      if (!parsed) continue;
+      const path = join(dir, name);
+      let info: SubvolumeInfo;
+      try {
+        info = await this.subvolumeInfo(path);
+      } catch {
+        continue; // not a subvolume
+      }
+      if (!volumeUuid || info.parentUuid !== volumeUuid) continue;
+      out.push({ backend: this.name, volumeId: volume.id, path, name, writable: !info.readOnly, createdAt: parsed.createdAt });
+    }
+    return out;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

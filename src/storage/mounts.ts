@@ -1,0 +1,91 @@
+/** Mount table (Linux /proc/self/mountinfo) and filesystem-type helpers. */
+import { readFile, statfs } from 'node:fs/promises';
+import { dirname, sep } from 'node:path';
+
+/** statfs f_type values. */
+export const FS_MAGIC = {
+  btrfs: 0x9123683e,
+  xfs: 0x58465342,
+  ext4: 0xef53,
+  tmpfs: 0x01021994,
+} as const;
+
+export interface MountEntry {
+  readonly mountPoint: string;
+  /** Root of the mount within its filesystem (e.g. `/share` for a btrfs `subvol=share` mount). */
+  readonly root: string;
+  readonly fsType: string;
+  readonly source: string;
+  /** `major:minor` of the filesystem (the same for every mount of one btrfs filesystem). */
+  readonly device: string;
+}
+
+/** Undoes mountinfo's octal escapes (`\040` for a space, …). */
+function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function parseMountInfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const l = left.split(' ');
+    const r = right.split(' ');
+    if (l.length < 5 || r.length < 2) continue;
+    out.push({
+      device: l[2]!,
+      root: unescapeMountField(l[3]!),
+      mountPoint: unescapeMountField(l[4]!),
+      fsType: r[0]!,
+      source: unescapeMountField(r[1]!),
+    });
+  }
+  return out;
+}
+
+export async function readMounts(): Promise<MountEntry[]> {
+  return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+/** Whether `a` is `b` or inside it (both absolute and normalised). */
+export function isInside(a: string, b: string): boolean {
+  if (a === b) return true;
+  const base = b.endsWith(sep) ? b : b + sep;
+  return a.startsWith(base);
+}
+
+/** The mount that holds the (real, absolute) path: the longest mount point that contains it; later mounts win ties. */
+export function mountOf(path: string, mounts: readonly MountEntry[]): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const m of mounts) {
+    if (isInside(path, m.mountPoint) && (!best || m.mountPoint.length >= best.mountPoint.length)) best = m;
+  }
+  return best;
+}
+
+export async function isMountPoint(path: string, mounts?: readonly MountEntry[]): Promise<boolean> {
+  const list = mounts ?? (await readMounts());
+  return list.some((m) => m.mountPoint === path);
+}
+
+/** The statfs filesystem type number of `path`. */
+export async function fsTypeOf(path: string): Promise<number> {
+  return (await statfs(path)).type;
+}
+
+/** `path` or its nearest existing ancestor (for a snapshot directory that does not exist yet). */
+export async function nearestExisting(path: string): Promise<string> {
+  let p = path;
+  for (;;) {
+    try {
+      await statfs(p);
+      return p;
+    } catch {
+      const up = dirname(p);
+      if (up === p) return p;
+      p = up;
+    }
+  }
+}

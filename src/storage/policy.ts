@@ -1,0 +1,161 @@
+/**
+ * Directory-structure policy checked before a share is added to a shadow copy set, modelled on
+ * NetApp ONTAP's Remote VSS limits (no junctions, a maximum directory depth — the CIFS option
+ * `shadowcopy-dir-depth`, default 5 — because it clones files) and on Hitachi NAS (only plain
+ * files and directories, no hard links). MS-FSRVP itself requires refusing mount points below
+ * the share root (AddToShadowCopySet → FSRVP_E_NOT_SUPPORTED).
+ *
+ * The walk is iterative and bounded: it stops at the first refusal and after `maxEntries`
+ * entries.
+ */
+import type { Dir, Stats } from 'node:fs';
+import { lstat, opendir, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Refusal } from './backend.js';
+
+/** Inode number of every btrfs subvolume root (BTRFS_FIRST_FREE_OBJECTID). */
+export const BTRFS_SUBVOLUME_INO = 256;
+
+export interface PolicyOptions {
+  /**
+   * Deepest allowed directory nesting below the share root: a directory at `root/d1/…/dN` has
+   * depth N. Files do not count. ONTAP `shadowcopy-dir-depth`; default 5.
+   */
+  readonly maxDepth: number;
+  /** Refuse regular files with more than one link (ONTAP/Hitachi clone files and cannot keep them). */
+  readonly refuseHardLinks: boolean;
+  /** Refuse symbolic links. */
+  readonly refuseSymlinks: boolean;
+  /** Stop (and refuse) after visiting this many entries. */
+  readonly maxEntries: number;
+  /** Refuse a share root that has no entries at all (Hitachi). */
+  readonly refuseEmpty: boolean;
+  /** The share lives on btrfs: a directory on another device below the root is a nested subvolume. */
+  readonly btrfs: boolean;
+}
+
+export const DEFAULT_POLICY: PolicyOptions = {
+  maxDepth: 5,
+  refuseHardLinks: true,
+  refuseSymlinks: true,
+  maxEntries: 100_000,
+  refuseEmpty: false,
+  btrfs: false,
+};
+
+export type RefusalKind =
+  | 'not-a-directory'
+  | 'unreadable'
+  | 'symlink'
+  | 'mount-point'
+  | 'nested-subvolume'
+  | 'special-file'
+  | 'hard-link'
+  | 'too-deep'
+  | 'too-many-entries'
+  | 'empty'
+  | 'location';
+
+/** A refusal with a machine-readable kind (a `Refusal` for the FSRVP layer). */
+export interface PolicyRefusal extends Refusal {
+  readonly kind: RefusalKind;
+}
+
+export function refusal(kind: RefusalKind, path: string, reason: string): PolicyRefusal {
+  return { kind, path, reason };
+}
+
+function specialKind(st: Stats): string | undefined {
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isCharacterDevice()) return 'a character device';
+  return undefined;
+}
+
+function errnoOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? String(e);
+}
+
+/**
+ * Walks the tree below `root` and returns the first entry that breaks the policy, or undefined
+ * when the whole tree is acceptable.
+ */
+export async function checkTree(root: string, options: Partial<PolicyOptions> = {}): Promise<PolicyRefusal | undefined> {
+  const opts: PolicyOptions = { ...DEFAULT_POLICY, ...options };
+  let top: string;
+  let rootStat: Stats;
+  try {
+    top = await realpath(root);
+    rootStat = await lstat(top);
+  } catch (e) {
+    return refusal('unreadable', root, `cannot read the share root: ${errnoOf(e)}`);
+  }
+  if (!rootStat.isDirectory()) return refusal('not-a-directory', root, 'the share root is not a directory');
+
+  const stack: Array<{ path: string; depth: number }> = [{ path: top, depth: 0 }];
+  let visited = 0;
+  let rootEntries = 0;
+  while (stack.length > 0) {
+    const { path: dirPath, depth } = stack.pop()!;
+    let dir: Dir;
+    try {
+      dir = await opendir(dirPath, { bufferSize: 256 });
+    } catch (e) {
+      return refusal('unreadable', dirPath, `cannot list the directory: ${errnoOf(e)}`);
+    }
+    try {
+      for await (const entry of dir) {
+        if (depth === 0) rootEntries++;
+        if (++visited > opts.maxEntries) {
+          return refusal('too-many-entries', dirPath,
+            `more than ${opts.maxEntries} entries below the share root; the directory-structure check stops there (raise maxEntries)`);
+        }
+        const path = join(dirPath, entry.name);
+        if (entry.isSymbolicLink()) {
+          if (opts.refuseSymlinks) return refusal('symlink', path, 'symbolic links are not allowed in a shadow-copied share');
+          continue;
+        }
+        // lstat every other entry: directories need st_dev/st_ino, files st_nlink, and a
+        // filesystem without d_type reports DT_UNKNOWN.
+        let st: Stats;
+        try {
+          st = await lstat(path);
+        } catch (e) {
+          if (errnoOf(e) === 'ENOENT') continue; // removed while walking
+          return refusal('unreadable', path, `cannot stat: ${errnoOf(e)}`);
+        }
+        if (st.isSymbolicLink()) {
+          if (opts.refuseSymlinks) return refusal('symlink', path, 'symbolic links are not allowed in a shadow-copied share');
+          continue;
+        }
+        const special = specialKind(st);
+        if (special) return refusal('special-file', path, `${special}; only regular files and directories are allowed`);
+        if (st.isDirectory()) {
+          if (st.dev !== rootStat.dev) {
+            if (opts.btrfs && st.ino === BTRFS_SUBVOLUME_INO) {
+              return refusal('nested-subvolume', path,
+                'a nested btrfs subvolume below the share root; it would be missing (an empty directory) in the snapshot');
+            }
+            return refusal('mount-point', path,
+              'a mount point (junction) below the share root; its contents would not be part of the shadow copy');
+          }
+          const childDepth = depth + 1;
+          if (childDepth > opts.maxDepth) {
+            return refusal('too-deep', path,
+              `directory depth ${childDepth} exceeds the maximum of ${opts.maxDepth} (shadowcopy-dir-depth)`);
+          }
+          stack.push({ path, depth: childDepth });
+        } else if (st.isFile()) {
+          if (opts.refuseHardLinks && st.nlink > 1) {
+            return refusal('hard-link', path, `a hard-linked file (${st.nlink} links); hard links are not allowed in a shadow-copied share`);
+          }
+        }
+      }
+    } catch (e) {
+      return refusal('unreadable', dirPath, `cannot list the directory: ${errnoOf(e)}`);
+    }
+  }
+  if (opts.refuseEmpty && rootEntries === 0) return refusal('empty', top, 'the share root is empty');
+  return undefined;
+}

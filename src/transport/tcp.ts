@@ -1,0 +1,110 @@
+/**
+ * ncacn_ip_tcp listener: one RPC connection per TCP connection, PDUs framed by frag_length
+ * (no extra framing). Binds to 127.0.0.1 unless told otherwise. The bind_ack secondary address is
+ * the port number as text, as Windows and Samba send for ncacn_ip_tcp; it can be overridden
+ * (e.g. `\pipe\FssagentRpc`, to replay a named-pipe capture byte for byte).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import createDebug from 'debug';
+import { AssocGroupTable } from '../dcerpc/assoc-group.js';
+import type { AuthProvider } from '../dcerpc/auth.js';
+import type { CallerIdentity, InterfaceRegistry } from '../dcerpc/interface.js';
+import { attachRpcStream, type RpcStream } from './stream.js';
+
+const log = createDebug('fsrvp:tcp');
+
+export interface TcpListenOptions {
+  readonly registry: InterfaceRegistry;
+  /** Identity given to every caller (TCP carries none); `clientAddress` is filled per connection. */
+  readonly caller: CallerIdentity;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 0: any free port. */
+  readonly port?: number;
+  /** bind_ack secondary address; default the listening port as text. */
+  readonly secondaryAddress?: string;
+  /** Association groups; default one table for this listener. */
+  readonly groups?: AssocGroupTable;
+  readonly authProviders?: readonly AuthProvider[];
+  readonly allowAuthLevelConnect?: boolean;
+  /** Connections beyond this are closed on accept (default 1024). */
+  readonly maxConnections?: number;
+}
+
+export interface TcpListener {
+  readonly host: string;
+  readonly port: number;
+  /** Open RPC connections. */
+  readonly connections: number;
+  /** Stops listening, closes every open connection, resolves when all sockets are gone. */
+  close(): Promise<void>;
+}
+
+export async function listenTcp(opts: TcpListenOptions): Promise<TcpListener> {
+  const host = opts.host ?? '127.0.0.1';
+  const groups = opts.groups ?? new AssocGroupTable();
+  const maxConnections = opts.maxConnections ?? 1024;
+  const sockets = new Map<Socket, RpcStream>();
+  let secondaryAddress = opts.secondaryAddress ?? '';
+
+  const server: Server = createServer((socket) => {
+    if (sockets.size >= maxConnections) {
+      log('refusing connection from %s: %d open', socket.remoteAddress, sockets.size);
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const clientAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    const stream = attachRpcStream({
+      registry: opts.registry,
+      caller: { ...opts.caller, clientAddress },
+      secondaryAddress,
+      groups,
+      authProviders: opts.authProviders,
+      allowAuthLevelConnect: opts.allowAuthLevelConnect,
+      send: (pdu) => {
+        if (!socket.destroyed) socket.write(pdu);
+      },
+      // Replies already written are flushed before the FIN.
+      close: () => socket.end(),
+      backpressure: (paused) => (paused ? socket.pause() : socket.resume()),
+    });
+    sockets.set(socket, stream);
+    log('conn %d: accepted from %s', stream.connectionId, clientAddress);
+    socket.on('data', (chunk: Buffer) => stream.push(chunk));
+    socket.on('end', () => stream.end());
+    socket.on('error', (e) => log('conn %d: socket error: %s', stream.connectionId, e.message));
+    socket.on('close', () => {
+      stream.destroy();
+      sockets.delete(socket);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  if (opts.secondaryAddress === undefined) secondaryAddress = String(port);
+  log('listening on %s:%d', host, port);
+
+  return {
+    host,
+    port,
+    get connections() {
+      return sockets.size;
+    },
+    async close(): Promise<void> {
+      const closing = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const [socket, stream] of sockets) {
+        stream.destroy();
+        socket.destroy();
+      }
+      await closing;
+    },
+  };
+}
