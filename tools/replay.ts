@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/**
+ * fsrvp-replay: replays the client side of a captured FSRVP session (JSON lines, one PDU each,
+ * as in fixtures/samba/) against an agent over TCP and checks every answer against the capture.
+ */
+import { CaptureError, loadCapture } from '../src/replay/capture.js';
+import { replay, type PduVerdict } from '../src/replay/replay.js';
+
+const HELP = `usage: fsrvp-replay CAPTURE.jsonl [options]
+
+Replays the client PDUs of a capture against a running agent (TCP, loopback only) and compares
+every server PDU with the captured one: identical (same bytes), equivalent (differs only in
+values a server chooses: GUIDs, times, association group, names), different, or missing.
+Server-chosen GUIDs are learnt from the answers and substituted into later requests.
+
+Options:
+  --port P                agent TCP port (default 7135); --host H (default 127.0.0.1)
+  --share CAPTURED=LIVE   map a share name of the capture to one the agent serves (repeatable)
+  --server NAME           host part to put in UNC names of rewritten requests
+  --verbose               print every difference, volatile ones included
+  --json                  print the report as JSON
+  -h, --help              this text
+
+Exit status: 0 when nothing is different or missing, 1 otherwise, 2 for bad usage.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(HELP);
+    return argv.length === 0 ? 2 : 0;
+  }
+  let file: string | undefined;
+  let host = '127.0.0.1';
+  let port = 7135;
+  let serverName: string | undefined;
+  let verbose = false;
+  let json = false;
+  const shareMap: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new CaptureError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--port') port = Number(value());
+    else if (a === '--host') host = value();
+    else if (a === '--server') serverName = value();
+    else if (a === '--share') {
+      const [from, to] = value().split('=');
+      if (!from || !to) throw new CaptureError('--share takes CAPTURED=LIVE');
+      shareMap[from] = to;
+    } else if (a === '--verbose') verbose = true;
+    else if (a === '--json') json = true;
+    else if (a.startsWith('--')) throw new CaptureError(`unknown option ${a}`);
+    else file = a;
+  }
+  if (!file) throw new CaptureError('which capture? (see --help)');
+  if (!/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(host)) throw new CaptureError('--host: loopback addresses only');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CaptureError('--port takes 1..65535');
+  const records = loadCapture(file);
+  const print = (v: PduVerdict): void => {
+    if (json) return;
+    const mark = { identical: '=', equivalent: '~', different: '!', missing: '?' }[v.verdict];
+    console.log(`${mark} #${String(v.index).padEnd(4)} ${v.ptype.padEnd(9)} call ${String(v.callId).padEnd(4)} ${v.op ?? ''} ${v.verdict}`);
+    for (const d of v.differences) {
+      if (d.volatile && !verbose) continue;
+      console.log(`      ${d.path}: captured ${d.captured}, live ${d.live}${d.volatile ? ' (volatile)' : ''}`);
+    }
+  };
+  const report = await replay(records, { host, port, shareMap, serverName, onVerdict: print });
+  if (json) console.log(JSON.stringify(report, null, 2));
+  else {
+    const c = report.counts;
+    console.log(`${report.sent} PDUs sent; answers: ${c.identical} identical, ${c.equivalent} equivalent, ${c.different} different, ${c.missing} missing`);
+  }
+  return report.counts.different + report.counts.missing === 0 ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+  if (e instanceof CaptureError) {
+    console.error(`fsrvp-replay: ${e.message}`);
+    process.exit(2);
+  }
+  console.error(`fsrvp-replay: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
