@@ -4,6 +4,7 @@
  * the same run. Sections: ndr, tcp, cycle, startup, samba (see --help).
  */
 import { benchNdr } from './bench/ndr.js';
+import { benchTcp } from './bench/tcp.js';
 
 const HELP = `usage: npm run bench -- [--only SECTION[,SECTION]] [--seconds N]
 
@@ -36,9 +37,8 @@ async function main(argv: string[]): Promise<number> {
     console.error('--seconds takes a positive number');
     return 2;
   }
-  const sections: Record<string, Section> = { ndr: benchNdr };
+  const sections: Record<string, Section> = { ndr: benchNdr, tcp: benchTcp };
   for (const [name, mod, fn] of [
-    ['tcp', './bench/tcp.js', 'benchTcp'],
     ['cycle', './bench/cycle.js', 'benchCycle'],
     ['startup', './bench/startup.js', 'benchStartup'],
     ['samba', './bench/samba.js', 'benchSamba'],

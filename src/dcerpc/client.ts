@@ -49,7 +49,7 @@ export interface CallOptions {
 
 export type CallResult =
   | { readonly stub: Uint8Array; readonly pdus: readonly ResponsePdu[]; readonly fault?: undefined }
-  | { readonly fault: FaultPdu; readonly stub?: undefined };
+  | { readonly fault: FaultPdu; readonly stub?: undefined; readonly pdus?: undefined };
 
 export class RpcClient {
   private readonly socket: Socket;
@@ -122,6 +122,11 @@ export class RpcClient {
   /** Writes raw bytes (one or more PDUs, or garbage). */
   sendRaw(bytes: Uint8Array): void {
     this.socket.write(bytes);
+  }
+
+  /** Half-closes: the server sees end of input (the connection stays readable). */
+  endWrite(): void {
+    this.socket.end();
   }
 
   /** The next PDU from the server as bytes, or null once the connection is closed. */

@@ -12,27 +12,24 @@
 import createDebug from 'debug';
 import { decode, encode, NdrError } from '../ndr/index.js';
 import type { AssocGroupTable } from './assoc-group.js';
-import {
-  isValidBindAuthLevel, newAuthState, type AuthProvider, type AuthState, type AuthStep,
-} from './auth.js';
-import { authPadFor, buildAuthVerifier, pullAuthTrailer, type AuthVerifier } from './auth-trailer.js';
+import type { AuthProvider, AuthState } from './auth.js';
+import { pullAuthTrailer, type AuthVerifier } from './auth-trailer.js';
+import { concatBytes } from './bytes.js';
 import {
   AUTH_LEVEL, AUTH_TYPE, BIND_NAK_REASON, FAULT, FRAG_MAX_SIZE, MAX_REQUEST_SIZE,
   MIN_NEGOTIATED_FRAG, OBJECT_UUID_LENGTH, PFC, PFC_FIRST_LAST, PTYPE, REQUEST_HEADER_LENGTH,
-  SEC_TRAILER_LENGTH, SERVER_MAX_FRAG, faultName,
+  SERVER_MAX_FRAG, faultName,
 } from './constants.js';
 import { PduError } from './errors.js';
-import { responseChunkSize, splitStub } from './fragment.js';
 import { RpcFault, type CallerIdentity, type InterfaceRegistry } from './interface.js';
 import { negotiateContexts, type BoundContext } from './negotiate.js';
 import { decodePdu, encodePdu, isLittleEndian, verifyHeader } from './pdu.js';
 import type { Auth3Pdu, BindPdu, ContextResult, Pdu, RequestPdu } from './pdu-types.js';
+import { openRequestFragment, responsePdus } from './protection.js';
+import { SecurityContexts } from './security.js';
 import { checkVerificationTrailer, popVerificationTrailer } from './verification-trailer.js';
 
 const log = createDebug('fsrvp:dcerpc');
-
-/** Samba's `dcesrv:max auth states` default: security contexts one connection may create. */
-const MAX_AUTH_STATES = 2049;
 
 export interface ConnectionOptions {
   readonly registry: InterfaceRegistry;
@@ -91,18 +88,19 @@ export class RpcConnection {
 
   // Security contexts: the connection's own ("no auth" unless a bind settles otherwise) and the
   // ones PDUs with an auth verifier create, found by auth_context_id.
-  private readonly defaultAuth: AuthState = newAuthState();
-  private readonly authStates: AuthState[] = [];
-  private defaultConnectAuth: AuthState | undefined;
-  private explicitConnect = false;
+  private readonly security: SecurityContexts;
 
   // Requests whose fragments are arriving, oldest first.
   private readonly incoming: IncomingCall[] = [];
   private closed = false;
 
   constructor(opts: ConnectionOptions) {
+    if (!isValidSecondaryAddress(opts.secondaryAddress)) {
+      throw new RangeError(`secondary address must be printable ASCII: ${JSON.stringify(opts.secondaryAddress)}`);
+    }
     this.opts = opts;
     this.id = opts.connectionId;
+    this.security = new SecurityContexts({ providers: opts.authProviders ?? [], connectionId: opts.connectionId, caller: opts.caller });
   }
 
   /** Negotiated fragment size (both directions), for tests and logs. */
@@ -135,7 +133,7 @@ export class RpcConnection {
     log('conn %d: %s call_id %d flags 0x%s len %d', this.id, pdu.kind, pdu.header.callId,
       pdu.header.pfcFlags.toString(16), bytes.length);
 
-    const picked = this.pickAuthState(pdu, bytes);
+    const picked = this.security.pick(pdu, bytes);
     if (picked === undefined) {
       return this.faultAndClose({ callId: pdu.header.callId, context: undefined }, FAULT.nca_s_proto_error,
         PFC.DID_NOT_EXECUTE, 'too many security contexts');
@@ -165,39 +163,6 @@ export class RpcConnection {
         return this.faultAndClose({ callId: pdu.header.callId, context: undefined }, FAULT.nca_s_proto_error,
           PFC.DID_NOT_EXECUTE, `${pdu.kind} from a client`);
     }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Which security context a PDU belongs to (Samba does this first, for every PDU).
-
-  private pickAuthState(pdu: Pdu, raw: Uint8Array): { auth: AuthState; invalid: boolean } | undefined {
-    const h = pdu.header;
-    if (h.authLength === 0) {
-      if (pdu.kind === 'request' && this.defaultConnectAuth !== undefined) {
-        return { auth: this.defaultConnectAuth, invalid: false };
-      }
-      return { auth: this.defaultAuth, invalid: false };
-    }
-    const peek = peekSecTrailer(raw, h.fragLength, h.authLength, isLittleEndian(h.drep));
-    let checkTypeLevel = true;
-    if (pdu.kind === 'request') {
-      // Later fragments follow the first one's settings, whatever they carry.
-      if (!(h.pfcFlags & PFC.FIRST_FRAG)) checkTypeLevel = false;
-      this.defaultConnectAuth = undefined;
-      if (peek.authLevel === AUTH_LEVEL.connect) this.explicitConnect = true;
-    }
-    const found = this.authStates.find((a) => a.authContextId === peek.authContextId);
-    if (found !== undefined) {
-      const invalid = found.authType !== peek.authType || found.authLevel !== peek.authLevel;
-      if (invalid && checkTypeLevel) found.invalid = true;
-      return { auth: found, invalid };
-    }
-    if (this.authStates.length >= MAX_AUTH_STATES) return undefined;
-    const fresh = newAuthState();
-    this.authStates.push(fresh);
-    // A request cannot be the start of a security context: this state can never be valid.
-    if (pdu.kind === 'request') fresh.invalid = true;
-    return { auth: fresh, invalid: pdu.kind === 'request' };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -244,10 +209,7 @@ export class RpcConnection {
     // §8: with an auth verifier, a security context is started (or the bind refused).
     let inAuth: AuthVerifier | undefined;
     if (h.authLength === 0) {
-      auth.authType = AUTH_TYPE.none;
-      auth.authLevel = AUTH_LEVEL.none;
-      auth.authContextId = 0;
-      auth.started = true;
+      this.security.settleNoAuth(auth); // no verifier: the connection runs without RPC auth
     } else {
       try {
         inAuth = pullAuthTrailer(h, pdu.authInfo, true).auth;
@@ -255,7 +217,7 @@ export class RpcConnection {
         if (!(e instanceof PduError)) throw e;
         return this.nakAndClose(h.callId, BIND_NAK_REASON.protocol_version_not_supported, `bind auth trailer: ${e.message}`);
       }
-      const refused = this.startAuth(auth, inAuth, h.pfcFlags);
+      const refused = this.security.start(auth, inAuth, h.pfcFlags);
       if (refused !== undefined) return this.nakAndClose(h.callId, refused.reason, refused.why);
     }
 
@@ -265,9 +227,10 @@ export class RpcConnection {
       extraFlags |= PFC.SUPPORT_HEADER_SIGN;
     }
     this.allowAlter = true;
-    if (auth !== this.defaultAuth && !this.defaultAuth.started && !this.defaultAuth.invalid) {
+    const own = this.security.connectionDefault;
+    if (auth !== own && !own.started && !own.invalid) {
       // An authenticated bind leaves the connection's own context usable as "no auth".
-      this.settleNoAuth(this.defaultAuth);
+      this.security.settleNoAuth(own);
     }
 
     const ack = (results: ContextResult[], verifier: Uint8Array, authLength: number): PduOutcome =>
@@ -282,15 +245,12 @@ export class RpcConnection {
         authInfo: verifier,
       }));
 
-    if (inAuth === undefined) {
-      auth.finished = true;
-      return ack(neg.results, new Uint8Array(0), 0);
-    }
-    const step = await this.authUpdate(auth, inAuth.credentials);
+    if (inAuth === undefined) return ack(neg.results, new Uint8Array(0), 0);
+    const step = await this.security.update(auth, inAuth.credentials);
     if (step.status === 'rejected') {
       return this.nakAndClose(h.callId, BIND_NAK_REASON.not_specified, `security mechanism rejected the bind: ${step.reason}`);
     }
-    return ack(neg.results, this.outVerifier(auth, step.token), step.token.length);
+    return ack(neg.results, this.security.verifier(auth, step.token), step.token.length);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -321,7 +281,7 @@ export class RpcConnection {
       }
       if (inAuth !== undefined) {
         if (!auth.started) {
-          authOk = this.startAuth(auth, inAuth, h.pfcFlags) === undefined;
+          authOk = this.security.start(auth, inAuth, h.pfcFlags) === undefined;
           if (!authOk) authFault = FAULT.access_denied;
         } else if (inAuth.authType === AUTH_TYPE.none) {
           authFault = FAULT.access_denied;
@@ -357,11 +317,11 @@ export class RpcConnection {
     let verifier: Uint8Array = new Uint8Array(0);
     let authLength = 0;
     if (inAuth !== undefined) {
-      const step = await this.authUpdate(auth, inAuth.credentials);
+      const step = await this.security.update(auth, inAuth.credentials);
       if (step.status === 'rejected') {
         return this.faultAndClose(call, FAULT.sec_pkg_error, PFC.DID_NOT_EXECUTE, `mechanism rejected the alter: ${step.reason}`);
       }
-      verifier = this.outVerifier(auth, step.token);
+      verifier = this.security.verifier(auth, step.token);
       authLength = step.token.length;
     }
     // alter_context_resp repeats the bind's sizes and group; its secondary address is empty.
@@ -404,7 +364,7 @@ export class RpcConnection {
       auth.invalid = true; // no reply; later requests fault and close
       return KEEP;
     }
-    const step = await this.authUpdate(auth, inAuth.credentials);
+    const step = await this.security.update(auth, inAuth.credentials);
     if (step.status !== 'done' || step.token.length !== 0) auth.invalid = true;
     return KEEP;
   }
@@ -476,7 +436,7 @@ export class RpcConnection {
 
     // Auth verifier of this fragment (Samba's dcesrv_auth_pkt_pull); refusals close the connection.
     const payloadOffset = REQUEST_HEADER_LENGTH + (h.pfcFlags & PFC.OBJECT_UUID ? OBJECT_UUID_LENGTH : 0);
-    const pulled = this.pullRequestAuth(auth, pdu, raw, payloadOffset);
+    const pulled = openRequestFragment(auth, pdu, raw, payloadOffset);
     if (typeof pulled === 'number') return this.faultAndClose(call, pulled, 0, `request auth refused (${faultName(pulled)})`);
     const stub = pulled;
 
@@ -519,62 +479,6 @@ export class RpcConnection {
     return this.dispatch(current);
   }
 
-  /**
-   * Checks a request fragment's auth verifier against its security context and returns the stub
-   * (verifier and auth pad removed, unsealed), or the fault status to close with.
-   */
-  private pullRequestAuth(auth: AuthState, pdu: RequestPdu, raw: Uint8Array, payloadOffset: number): Uint8Array | number {
-    const h = pdu.header;
-    if (!auth.started) return FAULT.access_denied;
-    if (!auth.finished) return FAULT.nca_s_proto_error;
-    if (auth.invalid) return FAULT.access_denied;
-    switch (auth.authLevel) {
-      case AUTH_LEVEL.packet:
-      case AUTH_LEVEL.integrity:
-      case AUTH_LEVEL.privacy:
-        break;
-      case AUTH_LEVEL.connect:
-        if (h.authLength === 0) return pdu.stubAndVerifier;
-        break;
-      case AUTH_LEVEL.none:
-        // A verifier on a connection without auth: access denied (§9).
-        return h.authLength !== 0 ? FAULT.access_denied : pdu.stubAndVerifier;
-      default:
-        return FAULT.nca_s_unsupported_authn_level;
-    }
-    if (h.authLength === 0) return FAULT.nca_s_proto_error; // protected level, verifier missing
-    if (auth.session === undefined) return FAULT.access_denied;
-    let trailer;
-    try {
-      trailer = pullAuthTrailer(h, pdu.stubAndVerifier, false);
-    } catch (e) {
-      if (!(e instanceof PduError)) throw e;
-      return FAULT.nca_s_proto_error;
-    }
-    const payloadLength = pdu.stubAndVerifier.length - trailer.trailerLength;
-    const a = trailer.auth;
-    if (h.pfcFlags & PFC.FIRST_FRAG) {
-      if (a.authType !== auth.authType || a.authLevel !== auth.authLevel || a.authContextId !== auth.authContextId) {
-        return FAULT.access_denied;
-      }
-    }
-    if (auth.authLevel !== AUTH_LEVEL.connect) {
-      // Work on a copy: unsealing writes the plaintext back into the PDU bytes.
-      const copy = raw.slice();
-      const ok = auth.session.unwrap({
-        authLevel: auth.authLevel,
-        pdu: copy,
-        payloadOffset,
-        payloadLength,
-        signedLength: copy.length - a.credentials.length,
-        signature: a.credentials,
-      });
-      if (!ok) return FAULT.sec_pkg_error;
-      return copy.subarray(payloadOffset, payloadOffset + payloadLength - a.authPadLength);
-    }
-    return pdu.stubAndVerifier.subarray(0, payloadLength - a.authPadLength);
-  }
-
   // -------------------------------------------------------------------------------------------
   // Dispatch of a complete request (Samba's dcesrv_request).
 
@@ -589,7 +493,7 @@ export class RpcConnection {
       return this.fault(call, FAULT.access_denied, 0, 'auth level connect not allowed');
     }
 
-    const whole = call.chunks.length === 1 ? (call.chunks[0] as Uint8Array) : concat(call.chunks, call.length);
+    const whole = call.chunks.length === 1 ? (call.chunks[0] as Uint8Array) : concatBytes(call.chunks);
     // The verification trailer is removed from the stub and must match the call.
     const vt = popVerificationTrailer(whole);
     const vtProblem = checkVerificationTrailer(vt.commands, {
@@ -643,112 +547,10 @@ export class RpcConnection {
       log('conn %d: %s response does not encode: %O', this.id, bound.op.name, e);
       return this.fault(call, FAULT.bad_stub_data, 0, `${bound.op.name} response encoding`);
     }
-    return { replies: this.responseFragments(call, out), after: 'keep' };
-  }
-
-  /** §7: the response stub in fragments of the negotiated size, signed/sealed at levels >= packet. */
-  private responseFragments(call: IncomingCall, stub: Uint8Array): Uint8Array[] {
-    const auth = call.auth;
-    const session = auth.finished && auth.authLevel >= AUTH_LEVEL.packet ? auth.session : undefined;
-    const sigSize = session?.signatureSize() ?? 0;
-    const contextId = call.context.contextId & 0xff; // Windows truncates it; Samba copies that
-    return splitStub(stub, responseChunkSize(this.maxXmitFrag, sigSize)).map((f) => {
-      if (session === undefined || sigSize === 0) {
-        return encodePdu({
-          kind: 'response',
-          header: { callId: call.callId, pfcFlags: f.pfcFlags },
-          allocHint: f.allocHint, contextId, cancelCount: 0, reserved: 0, stubAndVerifier: f.stub,
-        });
-      }
-      const pad = authPadFor(f.stub.length);
-      const trailer = buildAuthVerifier({
-        authType: auth.authType, authLevel: auth.authLevel, authContextId: auth.authContextId,
-        credentials: new Uint8Array(sigSize), padBytes: pad,
-      });
-      const body = concat([f.stub, trailer], f.stub.length + trailer.length);
-      const pdu = encodePdu({
-        kind: 'response',
-        header: { callId: call.callId, pfcFlags: f.pfcFlags, authLength: sigSize },
-        allocHint: f.allocHint, contextId, cancelCount: 0, reserved: 0, stubAndVerifier: body,
-      });
-      const signature = session.wrap({
-        authLevel: auth.authLevel, pdu, payloadOffset: REQUEST_HEADER_LENGTH,
-        payloadLength: f.stub.length + pad, signedLength: pdu.length - sigSize,
-      });
-      pdu.set(signature.subarray(0, sigSize), pdu.length - sigSize);
-      return pdu;
-    });
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Security context helpers.
-
-  /** "No auth" settled for a context: type none, level none, finished. */
-  private settleNoAuth(a: AuthState): void {
-    a.authType = AUTH_TYPE.none;
-    a.authLevel = AUTH_LEVEL.none;
-    a.authContextId = 0;
-    a.started = true;
-    a.finished = true;
-  }
-
-  /**
-   * Samba's dcesrv_auth_prepare_gensec: starts a security context from a verifier, or says which
-   * bind_nak reason refuses it (alter maps any refusal to fault 5).
-   */
-  private startAuth(a: AuthState, v: AuthVerifier, pfcFlags: number): { reason: number; why: string } | undefined {
-    if (a.started) return { reason: BIND_NAK_REASON.not_specified, why: 'security context already started' };
-    a.started = true;
-    if (a.invalid || a.finished || a.session !== undefined) return { reason: BIND_NAK_REASON.not_specified, why: 'security context not startable' };
-    // The level is checked before the type: 0, 1 and anything above 6 are not levels to bind at.
-    if (!isValidBindAuthLevel(v.authLevel)) {
-      return { reason: BIND_NAK_REASON.not_specified, why: `auth_level ${v.authLevel}` };
-    }
-    a.authType = v.authType;
-    a.authLevel = v.authLevel;
-    a.authContextId = v.authContextId;
-    const provider = this.opts.authProviders?.find((p) => p.authType === v.authType);
-    if (provider === undefined) {
-      a.authType = AUTH_TYPE.none;
-      a.authLevel = AUTH_LEVEL.none;
-      return { reason: BIND_NAK_REASON.authentication_type_not_recognized, why: `auth_type ${v.authType} not supported` };
-    }
-    const session = provider.start({
-      authLevel: v.authLevel,
-      authContextId: v.authContextId,
-      connectionId: this.id,
-      transportCaller: this.opts.caller,
-      headerSigning: (pfcFlags & PFC.SUPPORT_HEADER_SIGN) !== 0,
-    });
-    if (session === undefined) {
-      a.authType = AUTH_TYPE.none;
-      a.authLevel = AUTH_LEVEL.none;
-      return { reason: BIND_NAK_REASON.invalid_checksum, why: `${provider.name} failed to start` };
-    }
-    a.session = session;
-    return undefined;
-  }
-
-  /** One handshake leg through the provider; marks the context finished when it completes. */
-  private async authUpdate(a: AuthState, token: Uint8Array): Promise<AuthStep> {
-    if (a.session === undefined) return { status: 'rejected', reason: 'no security context' };
-    let step: AuthStep;
-    try {
-      step = await a.session.update(token);
-    } catch (e) {
-      step = { status: 'rejected', reason: String(e instanceof Error ? e.message : e) };
-    }
-    if (step.status === 'done') {
-      a.finished = true;
-      a.identity = step.identity;
-      if (a.authLevel === AUTH_LEVEL.connect && !this.explicitConnect) this.defaultConnectAuth = a;
-    }
-    return step;
-  }
-
-  /** sec_trailer + token for bind_ack / alter_resp (Samba sends no auth pad there). */
-  private outVerifier(a: AuthState, token: Uint8Array): Uint8Array {
-    return buildAuthVerifier({ authType: a.authType, authLevel: a.authLevel, authContextId: a.authContextId, credentials: token });
+    return {
+      replies: responsePdus({ auth, callId: call.callId, contextId: context.contextId, stub: out, maxXmitFrag: this.maxXmitFrag }),
+      after: 'keep',
+    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -806,29 +608,7 @@ export class RpcConnection {
   }
 }
 
-/** Samba's dcerpc_get_auth_{type,level,context_id}: sec_trailer fields read straight from the PDU. */
-function peekSecTrailer(raw: Uint8Array, fragLength: number, authLength: number, le: boolean): {
-  authType: number; authLevel: number; authContextId: number;
-} {
-  const none = { authType: 0, authLevel: 0, authContextId: 0 };
-  if (authLength === 0 || fragLength > raw.length || authLength > fragLength) return none;
-  const offset = fragLength - authLength;
-  if (offset < 16 + SEC_TRAILER_LENGTH) return none;
-  const at = offset - SEC_TRAILER_LENGTH;
-  return {
-    authType: raw[at] as number,
-    authLevel: raw[at + 1] as number,
-    authContextId: new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getUint32(at + 4, le),
-  };
+/** What a bind_ack can carry as secondary address (sent as ASCII with a NUL; at most 255 here). */
+export function isValidSecondaryAddress(s: string): boolean {
+  return s.length < 256 && /^[\x20-\x7e]*$/.test(s);
 }
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-

@@ -16,11 +16,14 @@ export class PduFramer {
     return this.buf.length;
   }
 
-  /** Adds bytes; returns the PDUs completed by them (each a copy, exactly frag_length bytes). */
+  /**
+   * Adds bytes; returns the PDUs completed by them, each a fresh Uint8Array of exactly frag_length
+   * bytes (never a view of the caller's Buffer: `Buffer#slice` would not copy).
+   */
   push(bytes: Uint8Array): Uint8Array[] {
     if (this.broken) return [];
     if (this.buf.length === 0) {
-      this.buf = bytes.slice();
+      this.buf = new Uint8Array(bytes);
     } else {
       const next = new Uint8Array(this.buf.length + bytes.length);
       next.set(this.buf);
@@ -38,10 +41,10 @@ export class PduFramer {
         break;
       }
       if (rest.length < len) break;
-      out.push(rest.slice(0, len));
+      out.push(new Uint8Array(rest.subarray(0, len)));
       off += len;
     }
-    this.buf = this.buf.slice(off);
+    this.buf = new Uint8Array(this.buf.subarray(off));
     return out;
   }
 }

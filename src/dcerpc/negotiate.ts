@@ -19,8 +19,12 @@ export interface BoundContext {
   readonly transferSyntax: SyntaxId;
 }
 
-/** Feature bits this server grants when asked: keep-connection-on-orphan only (§6). */
-export const GRANTABLE_FEATURES = BIND_TIME_FEATURE.keepConnectionOnOrphan;
+/**
+ * Feature bits this server grants when asked (§6), as Samba does: security context multiplexing
+ * (a connection keeps several security contexts, see security.ts) and keep-connection-on-orphan
+ * (orphaned PDUs are ignored).
+ */
+export const GRANTABLE_FEATURES = BIND_TIME_FEATURE.securityContextMultiplexing | BIND_TIME_FEATURE.keepConnectionOnOrphan;
 
 export type NegotiationRefusal =
   | 'no-transfer-syntaxes' // an element with n_transfer_syn = 0

@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import createDebug from 'debug';
 import { AssocGroupTable } from '../dcerpc/assoc-group.js';
 import type { AuthProvider } from '../dcerpc/auth.js';
+import { isValidSecondaryAddress } from '../dcerpc/connection.js';
 import type { CallerIdentity, InterfaceRegistry } from '../dcerpc/interface.js';
 import { attachRpcStream, type RpcStream } from './stream.js';
 
@@ -44,6 +45,9 @@ export async function listenTcp(opts: TcpListenOptions): Promise<TcpListener> {
   const host = opts.host ?? '127.0.0.1';
   const groups = opts.groups ?? new AssocGroupTable();
   const maxConnections = opts.maxConnections ?? 1024;
+  if (opts.secondaryAddress !== undefined && !isValidSecondaryAddress(opts.secondaryAddress)) {
+    throw new RangeError(`secondary address must be printable ASCII: ${JSON.stringify(opts.secondaryAddress)}`);
+  }
   const sockets = new Map<Socket, RpcStream>();
   let secondaryAddress = opts.secondaryAddress ?? '';
 
@@ -65,8 +69,10 @@ export async function listenTcp(opts: TcpListenOptions): Promise<TcpListener> {
       send: (pdu) => {
         if (!socket.destroyed) socket.write(pdu);
       },
-      // Replies already written are flushed before the FIN.
-      close: () => socket.end(),
+      // Replies already written are flushed, then the socket goes away even if the peer lingers.
+      close: () => {
+        if (!socket.destroyed) socket.end(() => socket.destroy());
+      },
       backpressure: (paused) => (paused ? socket.pause() : socket.resume()),
     });
     sockets.set(socket, stream);

@@ -44,6 +44,15 @@ export function fsrvpRegistry(overrides: Partial<Record<OpName, Handler<never, u
   return new InterfaceRegistry().register(iface);
 }
 
+/** FSRVP plus a second interface (OTHER_SYNTAX) whose only operation is GetSupportedVersion. */
+export function twoInterfaceRegistry(): InterfaceRegistry {
+  const other: RpcInterface = {
+    name: 'Other', uuid: OTHER_SYNTAX.uuid, version: { major: 1, minor: 0 },
+    operations: [bind(GetSupportedVersion, () => ({ MinVersion: 7, MaxVersion: 7, result: 0 }))],
+  };
+  return fsrvpRegistry().register(other);
+}
+
 const listeners: TcpListener[] = [];
 const clients: RpcClient[] = [];
 
