@@ -11,7 +11,7 @@ import type { SharePublisher, ShareRegistry } from '../shares/types.js';
 import type { FsrvpDeps, FsrvpEvent, ResolvedConfig } from './config.js';
 import { HRESULT } from './codes.js';
 import type { Change, StateStore } from './store.js';
-import { snapshotKey, type FsrvpState, type ShadowCopySetState } from './state.js';
+import { pendingKey, snapshotKey, type FsrvpState, type ShadowCopySetState } from './state.js';
 import { LocalNames } from './unc.js';
 import { SequenceTimer, realScheduler, type Armed, type Scheduler } from './timer.js';
 
@@ -106,6 +106,8 @@ export class ServiceCore {
         case 'del': this.state.sets.delete(c.id); break;
         case 'retain': this.state.retained.set(snapshotKey(c.r.snapshot), c.r); break;
         case 'release': this.state.retained.delete(c.key); break;
+        case 'pending': this.state.pending.set(pendingKey(c.p), c.p); break;
+        case 'done': this.state.pending.delete(c.key); break;
       }
     }
   }

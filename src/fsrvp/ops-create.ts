@@ -11,7 +11,7 @@ import type {
   RequestOf, ResponseOf,
 } from './idl.js';
 import { ATTR, HRESULT } from './codes.js';
-import { deleteSnapshots, unpublish } from './cleanup.js';
+import { discardSnapshots, unpublish } from './cleanup.js';
 import { errorText, FsrvpError, hresultOf, type ServiceCore } from './core.js';
 import { withDeadline } from './deadline.js';
 import { publishRequest } from './exposure.js';
@@ -70,13 +70,13 @@ async function takeSnapshots(
     signal.throwIfAborted();
     return backendOf(core, c.volume.backend).create(c.volume, { shadowCopyId: c.id, writable, signal });
   }));
-  const made = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const made = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ snapshot: r.value, volume: (copies[i] as ShadowCopyState).volume }] : []));
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure || signal.aborted) {
-    await deleteSnapshots(core, made);
+    await discardSnapshots(core, made);
     throw failure ? failure.reason : signal.reason;
   }
-  return made;
+  return made.map((m) => m.snapshot);
 }
 
 export async function commitShadowCopySet(
@@ -116,7 +116,7 @@ export async function commitShadowCopySet(
     await core.putSet({ ...set, status: 'Committed', copies });
   } catch (e) {
     debug('Commit %s: persisting failed, deleting its snapshots: %s', set.id, errorText(e));
-    await deleteSnapshots(core, refs);
+    await discardSnapshots(core, copies.map((c) => ({ snapshot: c.snapshot, volume: c.volume })));
     return back(HRESULT.E_FAIL);
   }
   core.timer.arm('short', set.id);

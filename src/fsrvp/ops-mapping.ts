@@ -8,7 +8,7 @@
 import { ZERO_GUID } from '../ndr/index.js';
 import type { DeleteShareMapping, GetShareMapping, RequestOf, ResponseOf } from './idl.js';
 import { HRESULT } from './codes.js';
-import { deleteSnapshot, unpublish } from './cleanup.js';
+import { collectPending, discardSnapshots, unpublish } from './cleanup.js';
 import { FsrvpError, type ServiceCore } from './core.js';
 import { parseLocalUnc } from './resolve.js';
 import type { Change } from './store.js';
@@ -113,6 +113,7 @@ export async function deleteShareMapping(
   }
   // State before snapshot: a crash in between leaves an orphan that reconciliation deletes.
   await core.commitForced(changes);
-  if (doomed) await deleteSnapshot(core, doomed);
+  if (doomed) await discardSnapshots(core, [{ snapshot: doomed, volume: copy.volume }]);
+  await collectPending(core);
   return { result: HRESULT.ZERO };
 }

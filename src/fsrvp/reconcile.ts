@@ -3,27 +3,30 @@
  * shares agree again after a crash, a failed cleanup step or outside interference.
  *
  * Repairs, in order:
+ *  0. pending cleanups (steps that failed earlier) are retried;
  *  1. sets caught in CreationInProgress (crash mid-Commit) go back to Added; snapshots they
- *     recorded are deleted (unrecorded ones are orphans, see 3);
+ *     recorded are deleted (unrecorded ones are orphans, see 4);
  *  2. sets whose recorded snapshot is gone are dropped (their other snapshots and their shares
- *     go too); retained snapshots that are gone are forgotten;
- *  3. snapshots our backends made that no state refers to are deleted (retained ones are kept);
- *  4. published snapshot shares that no exposed mapping refers to are unpublished; exposed
- *     mappings whose share is missing are published again.
+ *     go too); retained or pending snapshots that are gone are forgotten;
+ *  3. published snapshot shares that no exposed mapping refers to are unpublished; exposed
+ *     mappings whose share is missing are published again;
+ *  4. snapshots our backends made that nothing refers to are deleted (retained ones are kept).
  * Each repair is logged with its reason and returned in the report.
  */
 import createDebug from 'debug';
 import type { SnapshotBackend, SnapshotRef, Volume } from '../storage/backend.js';
 import { ATTR } from './codes.js';
-import { deleteSnapshot, deleteSnapshots, exposedNames, unpublish } from './cleanup.js';
+import { collectPending, deleteSnapshot, discardSnapshots, exposedNames, removeSets, unpublish } from './cleanup.js';
 import { errorText, type ServiceCore } from './core.js';
 import type { Change } from './store.js';
 import { publishRequest } from './exposure.js';
+import { isExposedShareName } from './unc.js';
 import { mappingsOf, snapshotKey, type ShadowCopySetState } from './state.js';
 
 const debug = createDebug('fsrvp:reconcile');
 
 export type RepairAction =
+  | 'finish-cleanup'
   | 'rollback-commit'
   | 'drop-set'
   | 'forget-retained'
@@ -66,6 +69,7 @@ async function volumesToList(core: ServiceCore, repairs: Repair[]): Promise<Map<
   };
   for (const set of core.state.sets.values()) for (const c of set.copies) add(c.volume);
   for (const r of core.state.retained.values()) add(r.volume);
+  for (const p of core.state.pending.values()) if (p.kind === 'snapshot') add(p.volume);
   let shares: Awaited<ReturnType<typeof core.registry.list>> = [];
   try {
     shares = await core.registry.list();
@@ -73,6 +77,7 @@ async function volumesToList(core: ServiceCore, repairs: Repair[]): Promise<Map<
     repairs.push({ action: 'failed', target: 'share registry', reason: `listing shares: ${errorText(e)}` });
   }
   for (const share of shares) {
+    if (isExposedShareName(share.name)) continue;
     const candidates = share.backend !== undefined
       ? core.backends.filter((b) => b.name === share.backend)
       : core.backends;
@@ -99,10 +104,18 @@ export async function reconcile(core: ServiceCore): Promise<ReconcileReport> {
   const changes: Change[] = [];
   const st = core.state;
 
+  // 0. Cleanups that failed before: retry them first.
+  const before = new Map(st.pending);
+  for (const key of await collectPending(core)) {
+    const p = before.get(key);
+    const target = p?.kind === 'share' ? p.name : p?.snapshot.name ?? key;
+    note({ action: 'finish-cleanup', target, reason: 'a cleanup step that had failed earlier succeeded now' });
+  }
+
   // 1. Interrupted commits.
   for (const set of [...st.sets.values()]) {
     if (set.status !== 'CreationInProgress') continue;
-    await deleteSnapshots(core, set.copies.flatMap((c) => (c.snapshot ? [c.snapshot] : [])));
+    await discardSnapshots(core, set.copies.flatMap((c) => (c.snapshot ? [{ snapshot: c.snapshot, volume: c.volume }] : [])));
     const rolled: ShadowCopySetState = { ...set, status: 'Added', copies: set.copies.map((c) => ({ ...c, snapshot: null })) };
     st.sets.set(set.id, rolled);
     changes.push({ t: 'set', set: rolled });
@@ -121,21 +134,15 @@ export async function reconcile(core: ServiceCore): Promise<ReconcileReport> {
       note({ action: 'unverifiable', target: `${backend.name}:${volume.id}`, reason: `listing snapshots failed: ${errorText(e)}` });
     }
   }
+  const snapshotsOnDisk = onDisk.size;
   const verifiable = (s: SnapshotRef): boolean => listed.has(volumeKey(s.backend, s.volumeId));
 
   // 2. State pointing at snapshots that are gone.
   for (const set of [...st.sets.values()]) {
     const missing = set.copies.find((c) => c.snapshot && verifiable(c.snapshot) && !onDisk.has(snapshotKey(c.snapshot)));
     if (!missing) continue;
-    for (const name of exposedNames(set)) await unpublish(core, name);
-    for (const c of set.copies) {
-      if (c.snapshot && onDisk.has(snapshotKey(c.snapshot))) {
-        await deleteSnapshot(core, c.snapshot);
-        onDisk.delete(snapshotKey(c.snapshot));
-      }
-    }
-    st.sets.delete(set.id);
-    changes.push({ t: 'del', id: set.id });
+    await removeSets(core, [set]);
+    for (const c of set.copies) if (c.snapshot) onDisk.delete(snapshotKey(c.snapshot));
     note({ action: 'drop-set', target: set.id, reason: `snapshot ${missing.snapshot?.name} of shadow copy ${missing.id} no longer exists` });
   }
   for (const [key, r] of [...st.retained]) {
@@ -143,6 +150,12 @@ export async function reconcile(core: ServiceCore): Promise<ReconcileReport> {
       st.retained.delete(key);
       changes.push({ t: 'release', key });
       note({ action: 'forget-retained', target: r.snapshot.name, reason: 'retained snapshot no longer exists' });
+    }
+  }
+  for (const [key, p] of [...st.pending]) {
+    if (p.kind === 'snapshot' && verifiable(p.snapshot) && !onDisk.has(snapshotKey(p.snapshot))) {
+      changes.push({ t: 'done', key });
+      note({ action: 'finish-cleanup', target: p.snapshot.name, reason: 'snapshot pending deletion no longer exists' });
     }
   }
   for (const set of st.sets.values()) {
@@ -153,19 +166,7 @@ export async function reconcile(core: ServiceCore): Promise<ReconcileReport> {
     }
   }
 
-  // 3. Snapshots nobody refers to.
-  const referenced = new Set<string>(st.retained.keys());
-  for (const set of st.sets.values()) for (const c of set.copies) if (c.snapshot) referenced.add(snapshotKey(c.snapshot));
-  for (const [key, s] of onDisk) {
-    if (referenced.has(key)) continue;
-    if (await deleteSnapshot(core, s)) {
-      note({ action: 'delete-orphan-snapshot', target: s.name, reason: `no shadow copy refers to ${s.path}` });
-    } else {
-      note({ action: 'failed', target: s.name, reason: 'deleting the orphan snapshot failed' });
-    }
-  }
-
-  // 4. Published shares.
+  // 3. Published shares: shares before snapshots, so no share is left pointing at nothing.
   let published: string[] = [];
   try {
     published = await core.publisher.list();
@@ -175,12 +176,14 @@ export async function reconcile(core: ServiceCore): Promise<ReconcileReport> {
   const publishedSet = new Set(published.map((n) => n.toLowerCase()));
   const wanted = new Set<string>();
   for (const set of st.sets.values()) for (const name of exposedNames(set)) wanted.add(name.toLowerCase());
+  for (const p of st.pending.values()) if (p.kind === 'share') wanted.add(p.name.toLowerCase());
   for (const name of published) {
     if (wanted.has(name.toLowerCase())) continue;
     if (await unpublish(core, name)) {
       note({ action: 'unpublish-orphan-share', target: name, reason: 'no exposed shadow copy maps to it' });
     } else {
-      note({ action: 'failed', target: name, reason: 'unpublishing the orphan share failed' });
+      changes.push({ t: 'pending', p: { kind: 'share', name, snapshot: null } });
+      note({ action: 'failed', target: name, reason: 'unpublishing the orphan share failed; retried later' });
     }
   }
   for (const set of st.sets.values()) {
@@ -196,6 +199,21 @@ export async function reconcile(core: ServiceCore): Promise<ReconcileReport> {
     }
   }
 
+  // 4. Snapshots nobody refers to.
+  const referenced = new Set<string>(st.retained.keys());
+  for (const set of st.sets.values()) for (const c of set.copies) if (c.snapshot) referenced.add(snapshotKey(c.snapshot));
+  for (const p of st.pending.values()) if (p.kind === 'snapshot') referenced.add(snapshotKey(p.snapshot));
+  for (const [key, s] of onDisk) {
+    if (referenced.has(key)) continue;
+    if (await deleteSnapshot(core, s)) {
+      note({ action: 'delete-orphan-snapshot', target: s.name, reason: `no shadow copy refers to ${s.path}` });
+      continue;
+    }
+    const volume = volumes.get(volumeKey(s.backend, s.volumeId))?.volume;
+    if (volume) changes.push({ t: 'pending', p: { kind: 'snapshot', snapshot: s, volume } });
+    note({ action: 'failed', target: s.name, reason: 'deleting the orphan snapshot failed; retried later' });
+  }
+
   if (changes.length > 0) await core.commitForced(changes);
-  return { repairs, snapshotsOnDisk: onDisk.size, sharesPublished: published.length, ms: performance.now() - t0 };
+  return { repairs, snapshotsOnDisk, sharesPublished: published.length, ms: performance.now() - t0 };
 }

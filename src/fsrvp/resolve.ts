@@ -9,7 +9,7 @@ import createDebug from 'debug';
 import type { SnapshotBackend, Volume } from '../storage/backend.js';
 import type { Share } from '../shares/types.js';
 import { errorText, type ServiceCore } from './core.js';
-import { parseUnc, type ParsedUnc } from './unc.js';
+import { isExposedShareName, parseUnc, type ParsedUnc } from './unc.js';
 
 const debug = createDebug('fsrvp:resolve');
 
@@ -59,6 +59,8 @@ async function chooseBackend(core: ServiceCore, share: Share): Promise<SnapshotB
 export async function resolveShare(core: ServiceCore, text: string, opts: { check: boolean }): Promise<Resolved> {
   const p = parseLocalUnc(core, text);
   if (p.kind !== 'ok') return p;
+  // A shadow copy share is not itself shadow-copied (it may be in the registry once published).
+  if (isExposedShareName(p.unc.share)) return { kind: 'unsupported', reason: `${p.unc.share} is a shadow copy share` };
   const share = await core.registry.lookup(p.unc.share);
   if (!share) return { kind: 'missing', reason: `no share named ${JSON.stringify(p.unc.share)}` };
   const backend = await chooseBackend(core, share);

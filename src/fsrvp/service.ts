@@ -16,7 +16,7 @@ import { FSRVP_RPC_VERSION_1, HRESULT } from './codes.js';
 import { compileAuthz, type Authorizer } from './authz.js';
 import { resolveConfig, type FsrvpServiceOptions, type ResolvedConfig } from './config.js';
 import { errorText, hresultOf, ServiceCore } from './core.js';
-import { deleteSnapshot } from './cleanup.js';
+import { collectPending, discardSnapshots } from './cleanup.js';
 import { abortShadowCopySet, expire, setContext, startShadowCopySet } from './ops-session.js';
 import { addToShadowCopySet, isPathShadowCopied, isPathSupported } from './ops-add.js';
 import {
@@ -25,7 +25,9 @@ import {
 import { deleteShareMapping, getShareMapping, shareMappingFailure } from './ops-mapping.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { SerialQueue } from './serial.js';
-import { emptyState, IN_PROGRESS, type RetainedSnapshot, type ShadowCopySetState } from './state.js';
+import {
+  emptyState, IN_PROGRESS, pendingKey, snapshotKey, type PendingCleanup, type RetainedSnapshot, type ShadowCopySetState,
+} from './state.js';
 import { StateStore, type LoadReport } from './store.js';
 import type { Armed } from './timer.js';
 
@@ -41,6 +43,8 @@ export interface StateView {
   readonly currentContext: number;
   readonly sets: readonly ShadowCopySetState[];
   readonly retained: readonly RetainedSnapshot[];
+  /** Shares and snapshots a cleanup step could not remove yet (retried). */
+  readonly pending: readonly PendingCleanup[];
   /** The running sequence timer, if any. */
   readonly timer: { readonly length: 'short' | 'long'; readonly ms: number; readonly setId: string | undefined } | undefined;
 }
@@ -75,7 +79,8 @@ export class FsrvpService {
     const store = await StateStore.open(cfg.stateDir, { fsync: cfg.fsync, compactMinRecords: cfg.compactMinRecords });
     const state = emptyState();
     for (const s of store.loadedSets()) state.sets.set(s.id, s);
-    for (const r of store.loadedRetained()) state.retained.set(`${r.snapshot.backend}\u0000${r.snapshot.name}`, r);
+    for (const r of store.loadedRetained()) state.retained.set(snapshotKey(r.snapshot), r);
+    for (const p of store.loadedPending()) state.pending.set(pendingKey(p), p);
     this.loadReportValue = store.report;
     this.core = new ServiceCore(cfg, this.options, state, store, (armed) => this.onExpire(armed), this.options.onEvent);
     this.reconcileReportValue = await this.queue.run(() => reconcile(this.core));
@@ -116,6 +121,7 @@ export class FsrvpService {
       currentContext: st.currentContext,
       sets: [...st.sets.values()],
       retained: [...st.retained.values()],
+      pending: [...st.pending.values()],
       timer: t ? { length: t.length, ms: t.ms, setId: t.setId } : undefined,
     };
   }
@@ -123,12 +129,20 @@ export class FsrvpService {
   /** Deletes a retained snapshot and forgets it. Returns false if no such snapshot is retained. */
   releaseRetained(backend: string, name: string): Promise<boolean> {
     return this.queue.run(async () => {
-      const key = `${backend}\u0000${name}`;
+      const key = snapshotKey({ backend, name });
       const r = this.core.state.retained.get(key);
       if (!r) return false;
       await this.core.commit([{ t: 'release', key }]);
-      await deleteSnapshot(this.core, r.snapshot);
+      await discardSnapshots(this.core, [{ snapshot: r.snapshot, volume: r.volume }]);
       return true;
+    });
+  }
+
+  /** Retries pending cleanups now; resolves to how many are still pending. */
+  collectPending(): Promise<number> {
+    return this.queue.run(async () => {
+      await collectPending(this.core);
+      return this.core.state.pending.size;
     });
   }
 

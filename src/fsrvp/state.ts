@@ -55,7 +55,20 @@ export interface RetainedSnapshot {
   readonly retainedAt: number;
 }
 
-/** Global state. Only `sets` and `retained` persist; the context does not (SPEC 3.1.3). */
+/**
+ * Something a cleanup step could not remove yet (a share that would not unpublish, a snapshot
+ * that would not delete). Persisted and retried, so nothing is forgotten. A snapshot under a
+ * pending share is kept until the share is gone: no published share points at nothing.
+ */
+export type PendingCleanup =
+  | { readonly kind: 'share'; readonly name: string; /** snapshotKey of the snapshot it exposes. */ readonly snapshot: string | null }
+  | { readonly kind: 'snapshot'; readonly snapshot: SnapshotRef; readonly volume: Volume };
+
+export function pendingKey(p: PendingCleanup): string {
+  return p.kind === 'share' ? `share\u0000${p.name.toLowerCase()}` : `snapshot\u0000${snapshotKey(p.snapshot)}`;
+}
+
+/** Global state. Sets, retained snapshots and pending cleanups persist; the context does not (SPEC 3.1.3). */
 export interface FsrvpState {
   contextSet: boolean;
   currentContext: number;
@@ -64,10 +77,14 @@ export interface FsrvpState {
   retryCount: number;
   readonly sets: Map<string, ShadowCopySetState>;
   readonly retained: Map<string, RetainedSnapshot>;
+  readonly pending: Map<string, PendingCleanup>;
 }
 
 export function emptyState(): FsrvpState {
-  return { contextSet: false, currentContext: 0, clientAddress: null, retryCount: 0, sets: new Map(), retained: new Map() };
+  return {
+    contextSet: false, currentContext: 0, clientAddress: null, retryCount: 0,
+    sets: new Map(), retained: new Map(), pending: new Map(),
+  };
 }
 
 /** Sets in these states are "in creation": they block a new Start (Samba's sc_set_active). */
@@ -135,4 +152,10 @@ export function isSetRecord(x: unknown): x is ShadowCopySetState {
 export function isRetainedRecord(x: unknown): x is RetainedSnapshot {
   return isObj(x) && isSnapshotRef(x.snapshot) && isVolume(x.volume) && str(x.setId) && str(x.shadowCopyId)
     && Array.isArray(x.shares) && x.shares.every(str) && num(x.retainedAt);
+}
+
+export function isPendingRecord(x: unknown): x is PendingCleanup {
+  if (!isObj(x)) return false;
+  if (x.kind === 'share') return str(x.name) && (x.snapshot === null || str(x.snapshot));
+  return x.kind === 'snapshot' && isSnapshotRef(x.snapshot) && isVolume(x.volume);
 }

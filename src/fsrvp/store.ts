@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import createDebug from 'debug';
 import {
-  isRetainedRecord, isSetRecord, snapshotKey, type RetainedSnapshot, type ShadowCopySetState,
+  isPendingRecord, isRetainedRecord, isSetRecord, pendingKey, snapshotKey,
+  type PendingCleanup, type RetainedSnapshot, type ShadowCopySetState,
 } from './state.js';
 
 const debug = createDebug('fsrvp:store');
@@ -32,7 +33,9 @@ export type Change =
   | { readonly t: 'set'; readonly set: ShadowCopySetState }
   | { readonly t: 'del'; readonly id: string }
   | { readonly t: 'retain'; readonly r: RetainedSnapshot }
-  | { readonly t: 'release'; readonly key: string };
+  | { readonly t: 'release'; readonly key: string }
+  | { readonly t: 'pending'; readonly p: PendingCleanup }
+  | { readonly t: 'done'; readonly key: string };
 
 type Line = Change | { readonly t: 'batch'; readonly c: readonly Change[] } | { readonly t: 'hdr'; readonly format: string; readonly v: number };
 
@@ -75,6 +78,8 @@ function isChange(x: unknown): x is Change {
     case 'del': return typeof r.id === 'string';
     case 'retain': return isRetainedRecord(r.r);
     case 'release': return typeof r.key === 'string';
+    case 'pending': return isPendingRecord(r.p);
+    case 'done': return typeof r.key === 'string';
     default: return false;
   }
 }
@@ -114,6 +119,7 @@ function encodeLine(rec: Line): string {
 export class StateStore {
   private readonly sets = new Map<string, ShadowCopySetState>();
   private readonly retainedMap = new Map<string, RetainedSnapshot>();
+  private readonly pendingMap = new Map<string, PendingCleanup>();
   private fh: FileHandle | undefined;
   /** Records in the journal file now (header excluded). */
   private journalRecords = 0;
@@ -121,6 +127,7 @@ export class StateStore {
   private mustRewrite = false;
   private tail: Promise<unknown> = Promise.resolve();
   private loadReport!: LoadReport;
+  private closed = false;
 
   private constructor(readonly dir: string, private readonly opts: Required<StoreOptions>) {}
 
@@ -153,6 +160,10 @@ export class StateStore {
     return [...this.retainedMap.values()];
   }
 
+  loadedPending(): PendingCleanup[] {
+    return [...this.pendingMap.values()];
+  }
+
   /** Records in the journal file (for tests and the benchmark). */
   get records(): number {
     return this.journalRecords;
@@ -160,6 +171,7 @@ export class StateStore {
 
   /** Durably records `changes` (one line, one fsync) before resolving. */
   apply(changes: readonly Change[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`state journal ${this.path} is closed`));
     if (changes.length === 0) return Promise.resolve();
     const run = this.tail.then(() => this.applyNow(changes));
     this.tail = run.catch(() => undefined);
@@ -178,12 +190,14 @@ export class StateStore {
 
   /** Rewrites the journal with only the live records. */
   compact(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`state journal ${this.path} is closed`));
     const run = this.tail.then(() => this.rewrite());
     this.tail = run.catch(() => undefined);
     return run;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.tail;
     await this.fh?.close();
     this.fh = undefined;
@@ -263,6 +277,8 @@ export class StateStore {
       case 'del': this.sets.delete(rec.id); break;
       case 'retain': this.retainedMap.set(snapshotKey(rec.r.snapshot), rec.r); break;
       case 'release': this.retainedMap.delete(rec.key); break;
+      case 'pending': this.pendingMap.set(pendingKey(rec.p), rec.p); break;
+      case 'done': this.pendingMap.delete(rec.key); break;
       case 'hdr': break;
     }
   }
@@ -275,10 +291,14 @@ export class StateStore {
         const id = c.t === 'set' ? c.set.id : c.id;
         const before = this.sets.get(id);
         undo.push(() => (before ? this.sets.set(id, before) : this.sets.delete(id)));
-      } else {
+      } else if (c.t === 'retain' || c.t === 'release') {
         const key = c.t === 'retain' ? snapshotKey(c.r.snapshot) : c.key;
         const before = this.retainedMap.get(key);
         undo.push(() => (before ? this.retainedMap.set(key, before) : this.retainedMap.delete(key)));
+      } else {
+        const key = c.t === 'pending' ? pendingKey(c.p) : c.key;
+        const before = this.pendingMap.get(key);
+        undo.push(() => (before ? this.pendingMap.set(key, before) : this.pendingMap.delete(key)));
       }
       this.replay(c);
     }
@@ -286,7 +306,7 @@ export class StateStore {
   }
 
   private compactDue(): boolean {
-    const live = this.sets.size + this.retainedMap.size;
+    const live = this.sets.size + this.retainedMap.size + this.pendingMap.size;
     return this.journalRecords > this.opts.compactMinRecords && this.journalRecords > this.opts.compactRatio * live;
   }
 
@@ -328,6 +348,7 @@ export class StateStore {
     const parts: string[] = [encodeLine({ t: 'hdr', format: FORMAT, v: VERSION })];
     for (const set of this.sets.values()) parts.push(encodeLine({ t: 'set', set }));
     for (const r of this.retainedMap.values()) parts.push(encodeLine({ t: 'retain', r }));
+    for (const p of this.pendingMap.values()) parts.push(encodeLine({ t: 'pending', p }));
     const out = await open(tmp, 'w', 0o600);
     try {
       await out.write(parts.join(''));
@@ -349,7 +370,7 @@ export class StateStore {
     }
     await this.fh?.close().catch(() => undefined);
     this.fh = await open(this.path, 'a', 0o600);
-    this.journalRecords = this.sets.size + this.retainedMap.size;
+    this.journalRecords = this.sets.size + this.retainedMap.size + this.pendingMap.size;
     this.mustRewrite = false;
     debug('journal rewritten: %d live records', this.journalRecords);
   }

@@ -46,7 +46,8 @@ function checkHost(host: string): string | undefined {
   if (host === '') return 'empty host';
   if (host === '?' || host === '.') return `device path form \\\\${host}\\ is not a share`;
   if (host.length > MAX_HOST_LENGTH) return `host longer than ${MAX_HOST_LENGTH} characters`;
-  if (HOST_NAME.test(host)) return host.includes('..') ? 'empty label in host' : undefined;
+  if (host.includes('..')) return 'empty label in host';
+  if (HOST_NAME.test(host)) return undefined;
   if (IPV6_BRACKETED.test(host) || IPV6_BARE.test(host)) return undefined;
   return 'host contains characters not allowed in a host name';
 }
@@ -110,6 +111,13 @@ export class LocalNames {
   list(): string[] {
     return [...this.names];
   }
+}
+
+const EXPOSED_NAME = /@\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}\$?$/i;
+
+/** Whether a share name has the form of an exposed shadow copy share (`name@{guid}[$]`). */
+export function isExposedShareName(share: string): boolean {
+  return EXPOSED_NAME.test(share);
 }
 
 /**

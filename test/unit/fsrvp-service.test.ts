@@ -123,6 +123,16 @@ describe('AddToShadowCopySet', () => {
     expect((await h.add(setId, unc('nowhere'))).result).toBe(H.FSRVP_E_NOT_SUPPORTED);
   });
 
+  it('refuses to shadow-copy a shadow copy share (FSRVP_E_NOT_SUPPORTED), without a registry lookup', async () => {
+    const { setId, copyIds } = await h.exposed();
+    await h.svc.recoveryCompleteShadowCopySet({ ShadowCopySetId: setId }, ADMIN);
+    const b = await h.start();
+    const lookups = h.registry.calls.length;
+    expect((await h.add(b.setId, unc(`fsrvp_share@{${copyIds[0]}}`))).result).toBe(H.FSRVP_E_NOT_SUPPORTED);
+    expect((await h.svc.isPathSupported({ ShareName: unc(`data@{${copyIds[0]}}$`) }, ADMIN)).result).toBe(H.FSRVP_E_NOT_SUPPORTED);
+    expect(h.registry.calls.length).toBe(lookups);
+  });
+
   it('maps the same share twice to FSRVP_E_OBJECT_ALREADY_EXISTS, in any spelling', async () => {
     const { setId } = await h.start();
     expect((await h.add(setId, unc('fsrvp_share'))).result).toBe(0);
@@ -348,6 +358,13 @@ describe('IsPathSupported', () => {
     expect((await h.svc.isPathSupported({ ShareName: unc('data') }, ADMIN)).OwnerMachineName).toBe('fileserver.example.test');
   });
 
+  it('accepts any host with acceptAnyHost (Samba), still without looking the host up', async () => {
+    await h.restart({ acceptAnyHost: true });
+    const r = await h.svc.isPathSupported({ ShareName: '\\\\10.66.66.66\\fsrvp_share' }, ADMIN);
+    expect(r).toEqual({ SupportedByThisProvider: true, OwnerMachineName: NETBIOS, result: 0 });
+    expect(h.registry.calls.at(-1)).toEqual({ method: 'lookup', args: ['fsrvp_share'] });
+  });
+
   it('maps unknown shares and foreign hosts to E_INVALIDARG and refusals to FSRVP_E_NOT_SUPPORTED', async () => {
     const fail = (result: number) => ({ SupportedByThisProvider: false, OwnerMachineName: null, result });
     expect(await h.svc.isPathSupported({ ShareName: unc('nosuch') }, ADMIN)).toEqual(fail(H.E_INVALIDARG));
@@ -507,5 +524,54 @@ describe('the smbtorture create/delete sequence (test_fsrvp_sc_create + sc_delet
     expect([v.ShadowCopySetId, v.ShadowCopyId]).toEqual([setId, a.pShadowCopyId]);
     expect((await del(setId, a.pShadowCopyId, v.ShareNameUNC)).result).toBe(0);
     expect(h.backend.snapshots.size + h.publisher.shares.size).toBe(0);
+  });
+});
+
+describe('when the journal cannot be written', () => {
+  /** Makes the next journal writes fail (the service's store is private; tests reach in). */
+  function failWrites(count: number): void {
+    const store = (h.svc as unknown as { core: { store: { apply: (c: unknown) => Promise<void> } } }).core.store;
+    const real = store.apply.bind(store);
+    let left = count;
+    store.apply = (c) => (left-- > 0 ? Promise.reject(new Error('ENOSPC')) : real(c));
+  }
+
+  it('Start answers E_FAIL and creates nothing', async () => {
+    await h.svc.setContext({ Context: 0 }, ADMIN);
+    failWrites(1);
+    expect(await h.svc.startShadowCopySet({ ClientShadowCopySetId: UNKNOWN }, ADMIN)).toEqual({ pShadowCopySetId: ZERO_GUID, result: H.E_FAIL });
+    expect(h.svc.view().sets).toEqual([]);
+  });
+
+  it('Commit answers E_FAIL and deletes the snapshots it took', async () => {
+    const { setId } = await h.start();
+    await h.add(setId, unc('fsrvp_share'));
+    const store = (h.svc as unknown as { core: { store: { apply: (c: Array<{ t: string; set?: { status: string } }>) => Promise<void> } } }).core.store;
+    const real = store.apply.bind(store);
+    store.apply = (c) => (c[0]?.set?.status === 'Committed' ? Promise.reject(new Error('EIO')) : real(c));
+    expect((await commit(setId)).result).toBe(H.E_FAIL);
+    expect(h.backend.snapshots.size).toBe(0);
+    expect(h.status(setId)).toBe('Added');
+  });
+
+  it('Expose answers E_FAIL and unpublishes', async () => {
+    const { setId } = await h.committed([unc('fsrvp_share'), unc('data')]);
+    failWrites(1);
+    expect((await expose(setId)).result).toBe(H.E_FAIL);
+    expect(h.publisher.shares.size).toBe(0);
+    expect(h.status(setId)).toBe('Committed');
+  });
+
+  it('DeleteShareMapping still removes share and snapshot, and the journal heals on the next write', async () => {
+    const { setId, copyIds } = await h.exposed();
+    failWrites(1);
+    expect((await del(setId, copyIds[0]!, unc('fsrvp_share'))).result).toBe(0);
+    expect(h.svc.view().sets).toEqual([]);
+    expect(h.backend.snapshots.size + h.publisher.shares.size).toBe(0);
+    expect(h.events.some((e) => e.kind === 'cleanup-failed' && e.reason === 'ENOSPC')).toBe(true);
+    await h.start();
+    await h.restart();
+    expect(h.svc.view().sets.map((s) => s.status)).toEqual(['Started']);
+    expect(h.svc.reconcileReport.repairs).toEqual([]);
   });
 });

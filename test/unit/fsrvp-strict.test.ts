@@ -56,19 +56,16 @@ describe('strict SetContext', () => {
   });
 
   it('resets the retry count after a completed sequence', async () => {
-    const { setId } = await h.exposed();
-    expect((await recover(setId)).result).toBe(0);
-    for (let i = 0; i < 8; i++) {
-      expect((await h.svc.setContext({ Context: 0 }, ADMIN)).result).toBe(0);
-      expect((await h.svc.recoveryCompleteShadowCopySet({ ShadowCopySetId: setId }, ADMIN)).result).toBe(H.FSRVP_E_BAD_STATE);
-      await abort(UNKNOWN);
-      // Completing a cycle clears ContextSet.
-      const s = await h.start();
-      await h.add(s.setId, unc('data'));
-      await commit(s.setId);
-      await expose(s.setId);
-      expect((await recover(s.setId)).result).toBe(0);
-    }
+    const ctx = () => h.svc.setContext({ Context: 0 }, ADMIN);
+    for (let i = 0; i < 4; i++) expect((await ctx()).result).toBe(0); // set + 3 retries
+    const s = await h.svc.startShadowCopySet({ ClientShadowCopySetId: UNKNOWN }, ADMIN);
+    await h.add(s.pShadowCopySetId, unc('data'));
+    await commit(s.pShadowCopySetId);
+    await expose(s.pShadowCopySetId);
+    expect((await recover(s.pShadowCopySetId)).result).toBe(0); // clears ContextSet
+    for (let i = 0; i < 6; i++) expect((await ctx()).result, `call ${i}`).toBe(0); // set + 5 retries
+    expect((await ctx()).result).toBe(H.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
+    expect(h.status(s.pShadowCopySetId)).toBe('Recovered');
   });
 });
 
@@ -182,6 +179,36 @@ describe('strict AbortShadowCopySet', () => {
     const b = await h.exposed();
     expect((await abort(b.setId)).result).toBe(0);
     expect(h.backend.snapshots.size + h.publisher.shares.size).toBe(0);
+  });
+});
+
+describe('strict Abort when a share will not unpublish (found by the model test)', () => {
+  it('keeps the snapshot under the share, records both as pending, and finishes later', async () => {
+    const { setId } = await h.exposed();
+    h.publisher.failures.unpublish = new Error('smbd busy');
+    expect((await abort(setId)).result).toBe(0);
+    expect(h.svc.view().sets).toEqual([]);
+    // The share is still published, so its snapshot must still exist; both are tracked.
+    expect(h.publisher.shares.size).toBe(1);
+    expect(h.backend.snapshots.size).toBe(1);
+    expect(h.svc.view().pending.map((p) => p.kind).sort()).toEqual(['share', 'snapshot']);
+    expect(await h.svc.collectPending()).toBe(2);
+    delete h.publisher.failures.unpublish;
+    // Persisted: a restart finishes the job.
+    await h.restart({ mode: 'strict' });
+    expect(h.svc.reconcileReport.repairs.map((r) => r.action)).toEqual(['finish-cleanup', 'finish-cleanup']);
+    expect(h.svc.view().pending).toEqual([]);
+    expect(h.publisher.shares.size + h.backend.snapshots.size).toBe(0);
+  });
+
+  it('retries pending cleanups on demand', async () => {
+    const { setId } = await h.exposed();
+    h.backend.failures.delete = new Error('EBUSY');
+    expect((await abort(setId)).result).toBe(0);
+    expect(h.svc.view().pending.map((p) => p.kind)).toEqual(['snapshot']);
+    delete h.backend.failures.delete;
+    expect(await h.svc.collectPending()).toBe(0);
+    expect(h.backend.snapshots.size).toBe(0);
   });
 });
 

@@ -27,10 +27,15 @@ async function added(shares: string[]): Promise<string> {
 describe('CommitShadowCopySet timeout', () => {
   it('answers FSSAGENT_E_TIMEOUT, aborts the backend and goes back to Added', async () => {
     const setId = await added([unc('fsrvp_share')]);
-    h.backend.delays.create = 400;
-    const t0 = Date.now();
+    let aborted = false;
+    const create = h.backend.create.bind(h.backend);
+    h.backend.create = async (v, o) => {
+      o.signal?.addEventListener('abort', () => { aborted = true; });
+      return create(v, o);
+    };
+    h.backend.delays.create = 5000;
     expect((await h.svc.commitShadowCopySet(T(setId, 50), ADMIN)).result).toBe(H.FSSAGENT_E_TIMEOUT);
-    expect(Date.now() - t0).toBeLessThan(350);
+    expect(aborted).toBe(true);
     expect(h.status(setId)).toBe('Added');
     expect(h.backend.snapshots.size).toBe(0);
     expect(h.svc.view().timer).toMatchObject({ length: 'short', setId });
@@ -64,15 +69,23 @@ describe('CommitShadowCopySet timeout', () => {
   it('after the grace period replies anyway; the late snapshot is still deleted', async () => {
     await h.restart({ abortGraceMs: 20 });
     const setId = await added([unc('fsrvp_share')]);
+    let finished = false;
+    const create = h.backend.create.bind(h.backend);
+    h.backend.create = async (v, o) => {
+      const ref = await create(v, o);
+      finished = true;
+      return ref;
+    };
     h.backend.delays.create = 300;
     h.backend.ignoreAbort = true;
-    const t0 = Date.now();
     expect((await h.svc.commitShadowCopySet(T(setId, 30), ADMIN)).result).toBe(H.FSSAGENT_E_TIMEOUT);
-    expect(Date.now() - t0).toBeLessThan(250);
+    expect(finished).toBe(false);
     expect(h.status(setId)).toBe('Added');
-    await sleep(400);
+    while (!finished) await sleep(20);
+    await sleep(20);
     expect(h.backend.count('create')).toBe(1);
     expect(h.backend.snapshots.size).toBe(0);
+    expect(h.backend.count('delete')).toBe(1);
   });
 
   it('treats a timeout of 0 as no limit', async () => {
@@ -100,7 +113,7 @@ describe('ExposeShadowCopySet timeout', () => {
 describe('PrepareShadowCopySet timeout', () => {
   it('answers FSRVP_E_WAIT_TIMEOUT and stays Added', async () => {
     const setId = await added([unc('fsrvp_share')]);
-    h.backend.delays.check = 300;
+    h.backend.delays.check = 150;
     expect((await h.svc.prepareShadowCopySet(T(setId, 30), ADMIN)).result).toBe(H.FSRVP_E_WAIT_TIMEOUT);
     expect(h.status(setId)).toBe('Added');
     expect(h.svc.view().timer).toMatchObject({ length: 'short' });
@@ -134,11 +147,13 @@ describe('serialisation of concurrent calls', () => {
     const setId = await added([unc('fsrvp_share')]);
     h.backend.delays.create = 200;
     const commit = h.svc.commitShadowCopySet(T(setId, 5000), conn(1));
+    let committed = false;
+    void commit.then(() => { committed = true; });
     await sleep(20);
-    const t0 = Date.now();
     expect((await h.svc.isPathSupported({ ShareName: unc('data') }, conn(2))).result).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(150);
+    expect(committed, 'the query did not wait for the commit').toBe(false);
     const add = await h.add(setId, unc('data'), conn(3));
+    expect(committed, 'the Add waited for the commit').toBe(true);
     expect(add.result).toBe(H.FSRVP_E_BAD_STATE);
     expect(h.status(setId)).toBe('Committed');
     expect((await commit).result).toBe(0);
