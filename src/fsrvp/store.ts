@@ -17,6 +17,7 @@ import { copyFile, mkdir, open, readFile, rename, rm, type FileHandle } from 'no
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import createDebug from 'debug';
+import { lockStateDir, type StateLock } from './lock.js';
 import {
   isPendingRecord, isRetainedRecord, isSetRecord, pendingKey, snapshotKey,
   type PendingCleanup, type RetainedSnapshot, type ShadowCopySetState,
@@ -129,6 +130,8 @@ export class StateStore {
   private loadReport!: LoadReport;
   private closed = false;
 
+  private lock: StateLock | undefined;
+
   private constructor(readonly dir: string, private readonly opts: Required<StoreOptions>) {}
 
   get path(): string {
@@ -147,7 +150,13 @@ export class StateStore {
       compactRatio: opts.compactRatio ?? 2,
     });
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await s.load();
+    s.lock = await lockStateDir(dir);
+    try {
+      await s.load();
+    } catch (e) {
+      await s.lock.release();
+      throw e;
+    }
     return s;
   }
 
@@ -201,6 +210,7 @@ export class StateStore {
     await this.tail;
     await this.fh?.close();
     this.fh = undefined;
+    await this.lock?.release();
   }
 
   // -------------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@
  * shares are brought back into agreement, each repair reported with its reason.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { HRESULT } from '../../src/fsrvp/codes.js';
+import { LOCK_FILE } from '../../src/fsrvp/lock.js';
 import type { SnapshotRef } from '../../src/storage/backend.js';
 import { ADMIN, Harness, unc } from '../helpers/fsrvp.js';
 import { sleep } from '../helpers/fsrvp-fakes.js';
@@ -98,8 +101,11 @@ describe('reconciliation at start-up', () => {
     const pending = crashed.commitShadowCopySet({ ShadowCopySetId: setId, TimeOutInMilliseconds: 0 }, ADMIN);
     await sleep(20);
     expect(h.status(setId)).toBe('CreationInProgress');
-    // A second service instance on the same state dir stands in for the restarted process.
+    // A second service instance on the same state dir stands in for the restarted process. The
+    // dead process's lock names a PID that no longer exists, which the new one takes over; here
+    // the "dead" instance shares our PID, so its lock file is removed by hand.
     h.backend.create = Object.getPrototypeOf(h.backend).create.bind(h.backend);
+    rmSync(join(h.dir, LOCK_FILE), { force: true });
     await h.open();
     expect(h.status(setId)).toBe('Added');
     expect(actions()).toEqual([`rollback-commit ${setId}`, 'delete-orphan-snapshot partial-1']);

@@ -243,3 +243,25 @@ describe('service state across a restart', () => {
     }
   });
 });
+
+describe('one agent per state directory', () => {
+  it('refuses a second store on a directory a live process holds, and takes over a stale lock', async () => {
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { StateStore } = await import('../../src/fsrvp/store.js');
+    const { LOCK_FILE, StateLockedError } = await import('../../src/fsrvp/lock.js');
+    const dir = await mkdtemp(join(tmpdir(), 'fsrvp-lock-'));
+    try {
+      const first = await StateStore.open(dir, { fsync: false });
+      await expect(StateStore.open(dir, { fsync: false })).rejects.toBeInstanceOf(StateLockedError);
+      await first.close();
+      // A lock left by a process that is gone (pid far above pid_max) is stale.
+      await writeFile(join(dir, LOCK_FILE), '999999999\n');
+      const second = await StateStore.open(dir, { fsync: false });
+      await second.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
