@@ -37,12 +37,17 @@ export interface NpaConnection {
   send(pdu: Uint8Array): void;
   /** Closes the pipe handle. */
   close(): void;
+  /** Flow control: stop (true) or resume (false) reading from smbd. */
+  setPaused(paused: boolean): void;
 }
 
-/** What the listener feeds: pipe bytes in order, then end when the handle closes. */
+/** What the listener feeds: pipe bytes in order, then end when smbd closes the handle. */
 export interface NpaSession {
   push(bytes: Uint8Array): void;
+  /** smbd closed the pipe handle in order. */
   end(): void;
+  /** The socket died (error, reset, listener closing); without it, end() is called instead. */
+  destroy?(): void;
 }
 
 export type NpaConnectHandler = (conn: NpaConnection) => NpaSession;
@@ -147,7 +152,10 @@ export class NpaListener extends EventEmitter {
         resolve();
       });
     });
-    server.on('error', (e) => this.emit('error', e));
+    server.on('error', (e) => {
+      log('listener error: %s', e.message);
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+    });
     this.server = server;
     await chmod(this.path, 0o700);
     log('listening on %s (%s mode)', this.path, this.opts.mode ?? 'message');
@@ -231,6 +239,10 @@ export class NpaListener extends EventEmitter {
         closed = true;
         s.end();
       },
+      setPaused: (paused) => {
+        if (paused) s.pause();
+        else s.resume();
+      },
     };
     let session: NpaSession;
     try {
@@ -241,23 +253,27 @@ export class NpaListener extends EventEmitter {
     const deframer = mode === 'message' ? new MessageDeframer() : undefined;
     const feed = (chunk: Buffer): void => {
       if (closed) return;
-      if (!deframer) return session.push(chunk);
-      for (const m of deframer.push(chunk)) if (m.length > 0) session.push(m);
+      try {
+        if (!deframer) session.push(chunk);
+        else for (const m of deframer.push(chunk)) if (m.length > 0) session.push(m);
+      } catch (e) {
+        log('connection %d: session failed: %s', id, e instanceof Error ? e.message : String(e));
+        closed = true;
+        s.destroy();
+      }
     };
     let ended = false;
-    const finish = (): void => {
+    const finish = (orderly: boolean): void => {
       if (ended) return;
       ended = true;
       closed = true;
-      log('connection %d closed', id);
-      session.end();
+      log('connection %d closed%s', id, orderly ? '' : ' (socket died)');
+      if (orderly || !session.destroy) session.end();
+      else session.destroy();
     };
     s.on('data', feed);
-    s.on('end', () => {
-      finish();
-      s.end();
-    });
-    s.on('close', finish);
+    s.on('end', () => finish(true));
+    s.on('close', () => finish(false));
     if (rest.length > 0) feed(rest);
   }
 }

@@ -18,11 +18,22 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { startAgent, type Agent } from '../../src/cli/agent.js';
+import { PFC_FIRST_LAST } from '../../src/dcerpc/constants.js';
+import type { Operation } from '../../src/dcerpc/interface.js';
+import { decodePdu, encodePdu } from '../../src/dcerpc/pdu.js';
+import type { Pdu } from '../../src/dcerpc/pdu-types.js';
+import { NDR20, syntaxId } from '../../src/dcerpc/syntax.js';
+import { FSRVP_UUID, FSRVP_VERSION } from '../../src/fsrvp/codes.js';
+import { decode, encode } from '../../src/ndr/index.js';
+import { decodeNpaReply, FILE_TYPE_MESSAGE_MODE_PIPE, NPA_REP_SIZE } from '../../src/transport/npa-codec.js';
+import { frameMessages, MessageDeframer } from '../../src/transport/npa-framing.js';
 import { defaultConfig, type AgentConfig } from '../../src/cli/config.js';
+import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
+import { shadowCopy2Options } from '../../src/storage/naming.js';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '../../src/transport/npa-links.js';
 
 export const SHARE = 'fsrvp_share';
@@ -176,10 +187,27 @@ function commandOf(pid: number): string {
   }
 }
 
+/** Only paths and names this harness creates are ever undone from a (possibly stale) record. */
+function ours(r: Resources): { root?: string; loop?: string; mount?: string; users: string[] } {
+  const root = r.root && /^fsrvp-samba-/.test(basename(r.root)) && dirname(r.root) === tmpdir() ? r.root : undefined;
+  let loop: string | undefined;
+  if (root && r.loop && /^\/dev\/loop\d+$/.test(r.loop)) {
+    try {
+      const backing = readFileSync(`/sys/block/${basename(r.loop)}/loop/backing_file`, 'utf8').trim();
+      if (backing.startsWith(`${root}/`)) loop = r.loop;
+    } catch {
+      // not attached
+    }
+  }
+  const mount = root && r.mount === join(root, 'mnt') ? r.mount : undefined;
+  const users = r.users.filter((u) => u === 'fsrvptest' || u === 'fsrvpnopriv');
+  return { ...(root ? { root } : {}), ...(loop ? { loop } : {}), ...(mount ? { mount } : {}), users };
+}
+
 /** Synchronous best-effort undo of recorded resources (exit hook and stale-lock recovery). */
 function undoSync(r: Resources): void {
   for (const pgid of r.pgids) {
-    if (/smbd|samba-dcerpcd|rpcd_/.test(commandOf(pgid)) || groupMembers(pgid).some((p) => /smbd|samba-dcerpcd|rpcd_/.test(commandOf(p)))) {
+    if (groupMembers(pgid).some((p) => /smbd|samba-dcerpcd|rpcd_/.test(commandOf(p)))) {
       try {
         process.kill(-pgid, 'SIGKILL');
       } catch {
@@ -187,23 +215,24 @@ function undoSync(r: Resources): void {
       }
     }
   }
+  const o = ours(r);
   const quiet = { stdio: 'ignore' as const };
-  if (r.mount) {
+  if (o.mount) {
     try {
-      execFileSync('umount', ['-l', r.mount], quiet);
+      execFileSync('umount', ['-l', o.mount], quiet);
     } catch {
       // not mounted
     }
   }
-  if (r.loop) {
+  if (o.loop) {
     try {
-      execFileSync('losetup', ['-d', r.loop], quiet);
+      execFileSync('losetup', ['-d', o.loop], quiet);
     } catch {
       // already detached
     }
   }
-  if (r.root) rmSync(r.root, { recursive: true, force: true });
-  for (const u of r.users) {
+  if (o.root) rmSync(o.root, { recursive: true, force: true });
+  for (const u of o.users) {
     try {
       execFileSync('userdel', [u], quiet);
     } catch {
@@ -275,14 +304,20 @@ function smbConf(h: { root: string; mount: string; socketDir?: string }, opts: S
   if (opts.mode === 'samba') global['rpcd_fsrvp:num_workers'] = '1';
   if (h.socketDir) global['external_rpc_pipe:socket_dir'] = h.socketDir;
   Object.assign(global, opts.global ?? {});
+  // Samba's own FSRVP: vfs_btrfs snapshots into the share as @GMT-… (SAMBA.md §5). Ours: the btrfs
+  // backend keeps them beside the subvolume in ../.fsrvp-snapshots/share; shadow_copy2 finds them
+  // through a *relative* snapdir (relative to the share subvolume). An absolute snapdir would be
+  // inherited by the exposed clones, whose paths lie inside it, and break writes to writable
+  // snapshot shares (trap 3).
+  const shadow: Record<string, string> = opts.mode === 'samba'
+    ? { 'btrfs: manipulate snapshots': 'yes', 'shadow: snapdir': '.', 'hide files': '/@GMT-*/' }
+    : { 'btrfs: manipulate snapshots': 'no', ...shadowCopy2Options(`../${SNAPSHOT_DIR_NAME}/share`) };
   const share: Record<string, string> = {
     path: join(h.mount, 'share'),
     'read only': 'no',
     'vfs objects': 'btrfs shadow_copy2',
-    'btrfs: manipulate snapshots': opts.mode === 'samba' ? 'yes' : 'no',
-    'shadow: snapdir': '.',
     'shadow: sort': 'desc',
-    'hide files': '/@GMT-*/',
+    ...shadow,
     ...(opts.share ?? {}),
   };
   const lines = ['[global]', ...Object.entries(global).map(([k, v]) => `  ${k} = ${v}`), '  include = registry', '', `[${SHARE}]`,
@@ -299,6 +334,8 @@ export class SambaHarness {
   /** `external_rpc_pipe:socket_dir` in agent mode; our listener goes to `<socketDir>/np/fssagentrpc`. */
   readonly socketDir: string | undefined;
   readonly ncalrpcDir: string;
+  /** Where the btrfs backend puts snapshots of the share (agent mode). */
+  readonly snapshotDir: string;
   readonly seqTimeout: number;
   private smbd: ChildProcess | undefined;
   private dcerpcd: ChildProcess | undefined;
@@ -312,6 +349,7 @@ export class SambaHarness {
     this.sharePath = join(this.mount, 'share');
     this.socketDir = mode === 'agent' ? join(root, 'sock') : undefined;
     this.ncalrpcDir = join(root, 'ncalrpc');
+    this.snapshotDir = join(this.mount, SNAPSHOT_DIR_NAME, 'share');
     this.seqTimeout = opts.seqTimeout ?? 1;
   }
 
@@ -367,6 +405,8 @@ export class SambaHarness {
     this.record();
     await must('/usr/bin/btrfs', ['subvolume', 'create', this.sharePath]);
     await chmod(this.sharePath, 0o777);
+    // shadow_copy2 fails FSCTL_SRV_ENUMERATE_SNAPSHOTS while its snapdir does not exist yet.
+    if (this.mode === 'agent') await mkdir(this.snapshotDir, { recursive: true });
   }
 
   private async makeSocketDir(): Promise<void> {
@@ -493,10 +533,10 @@ export class SambaHarness {
     return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'global');
   }
 
-  /** Subvolumes below the share subvolume (snapshots), as paths relative to the mount. */
+  /** Every subvolume on the test filesystem except the share itself (i.e. snapshots), relative to the mount. */
   async snapshotSubvolumes(): Promise<string[]> {
-    const out = await must('/usr/bin/btrfs', ['subvolume', 'list', '-o', this.sharePath]);
-    return out.split('\n').filter(Boolean).map((l) => l.replace(/^.* path /, ''));
+    const out = await must('/usr/bin/btrfs', ['subvolume', 'list', this.mount]);
+    return out.split('\n').filter(Boolean).map((l) => l.replace(/^.* path /, '')).filter((p) => p !== 'share');
   }
 
   /** Writes a file into the share directly (as root), e.g. content to snapshot. */
@@ -631,4 +671,139 @@ export interface Exposed {
 export function parseExposed(out: string): Exposed | undefined {
   const m = /([0-9a-f-]{36})\(([0-9a-f-]{36})\): share (\S+) exposed as a snapshot of/i.exec(out);
   return m ? { setId: m[1] as string, copyId: m[2] as string, share: m[3] as string } : undefined;
+}
+
+/**
+ * Records the named_pipe_auth request smbd sends when `user` opens \PIPE\FssagentRpc (agent mode,
+ * before the agent listens): a plain socket takes the handshake bytes and hangs up.
+ */
+export async function captureHandshake(h: SambaHarness, user: SambaUser): Promise<Uint8Array> {
+  if (!h.socketDir) throw new Error('the harness is not in agent mode');
+  const path = join(h.socketDir, 'np', 'fssagentrpc');
+  let got: Uint8Array | undefined;
+  const server = createServer((s) => {
+    const chunks: Buffer[] = [];
+    s.on('data', (b: Buffer) => {
+      chunks.push(b);
+      const all = Buffer.concat(chunks);
+      if (all.length >= 4 && all.length >= 4 + all.readUInt32BE(0)) {
+        got = Uint8Array.from(all.subarray(0, 4 + all.readUInt32BE(0)));
+        s.destroy();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  try {
+    await h.rpcclient('fss_get_sup_version', user);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(path, { force: true });
+  }
+  if (!got) throw new Error(`smbd sent no handshake for ${user.name}`);
+  return got;
+}
+
+/**
+ * A DCE/RPC client that talks to the agent's socket the way smbd does: the recorded
+ * named_pipe_auth request, then message-mode PDUs. Binds FileServerVssAgent with NDR32.
+ */
+export class NpaPipeClient {
+  private readonly deframer = new MessageDeframer();
+  private readonly inbox: Buffer[] = [];
+  private waiter: ((b: Buffer | null) => void) | undefined;
+  private buffered: Buffer[] = [];
+  private callId = 1;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (b: Buffer) => this.buffered.push(b));
+    socket.on('close', () => this.deliver(null));
+  }
+
+  static async open(path: string, handshake: Uint8Array): Promise<NpaPipeClient> {
+    const socket = connect(path);
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const c = new NpaPipeClient(socket);
+    socket.write(handshake);
+    const rep = await c.readRaw(NPA_REP_SIZE);
+    if (decodeNpaReply(rep).fileType !== FILE_TYPE_MESSAGE_MODE_PIPE) throw new Error('expected a message-mode pipe');
+    socket.removeAllListeners('data');
+    const rest = Buffer.concat(c.buffered);
+    c.buffered = [];
+    socket.on('data', (b: Buffer) => c.feed(b));
+    if (rest.length > 0) c.feed(rest);
+    return c;
+  }
+
+  private async readRaw(n: number): Promise<Buffer> {
+    for (let i = 0; i < 100; i++) {
+      const all = Buffer.concat(this.buffered);
+      if (all.length >= n) {
+        this.buffered = [all.subarray(n)];
+        return all.subarray(0, n);
+      }
+      await sleep(20);
+    }
+    throw new Error('no named_pipe_auth reply');
+  }
+
+  private feed(b: Buffer): void {
+    for (const m of this.deframer.push(b)) this.deliver(m);
+  }
+
+  private deliver(m: Buffer | null): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) w(m);
+    else if (m) this.inbox.push(m);
+  }
+
+  private next(): Promise<Pdu> {
+    const queued = this.inbox.shift();
+    const got = queued ? Promise.resolve(queued) : new Promise<Buffer | null>((resolve) => {
+      this.waiter = resolve;
+    });
+    return got.then((m) => {
+      if (!m) throw new Error('pipe closed');
+      return decodePdu(m);
+    });
+  }
+
+  private send(pdu: Uint8Array): void {
+    for (const m of frameMessages(pdu)) this.socket.write(m);
+  }
+
+  async bind(): Promise<void> {
+    this.send(encodePdu({
+      kind: 'bind',
+      header: { callId: this.callId++, pfcFlags: PFC_FIRST_LAST },
+      maxXmitFrag: 4280,
+      maxRecvFrag: 4280,
+      assocGroupId: 0,
+      contexts: [{ contextId: 0, abstractSyntax: syntaxId(FSRVP_UUID, FSRVP_VERSION.major, FSRVP_VERSION.minor), transferSyntaxes: [NDR20] }],
+      authInfo: new Uint8Array(0),
+    }));
+    const ack = await this.next();
+    if (ack.kind !== 'bind_ack') throw new Error(`bind answered with ${ack.kind}`);
+  }
+
+  /** Calls one operation (single-fragment request); returns the decoded response. */
+  async call<Req, Res>(op: Operation<Req, Res>, req: Req): Promise<Res> {
+    const callId = this.callId++;
+    const stub = encode(op.request, req);
+    this.send(encodePdu({
+      kind: 'request',
+      header: { callId, pfcFlags: PFC_FIRST_LAST },
+      allocHint: stub.length,
+      contextId: 0,
+      opnum: op.opnum,
+      stubAndVerifier: stub,
+    }));
+    const r = await this.next();
+    if (r.kind !== 'response') throw new Error(`${op.name} answered with ${r.kind}`);
+    return decode(op.response, r.stubAndVerifier).value;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallerIdentity } from '../../src/dcerpc/interface.js';
 import { NpaListener, type NpaConnection, type RefusedEvent } from '../../src/transport/npa-listener.js';
 import { NPA_FLAGS_SID_PREFIX } from '../../src/transport/token.js';
-import { SambaHarness } from '../helpers/samba.js';
+import { SambaHarness, startTestAgent } from '../helpers/samba.js';
 
 interface Seen {
   conn: NpaConnection;
@@ -97,5 +97,18 @@ describe('smbd → npa listener (real smbd 4.17)', () => {
     expect(seen).toHaveLength(0);
     expect(refused[0]).toMatchObject({ reason: 'not welcome', caller: { accountName: h.plain.name } });
     expect(r.code).not.toBe(0);
+  });
+
+  it('the full agent in byte mode serves rpcclient too', async () => {
+    const agent = await startTestAgent(h, (c) => {
+      c.listen.samba = { socketDir: h.socketDir as string, byteMode: true };
+    });
+    try {
+      const r = await h.rpcclient(['fss_get_sup_version', 'fss_is_path_sup fsrvp_share']);
+      expect(r.stdout, r.stderr).toContain('supports FSRVP versions from 1 to 1');
+      expect(r.stdout).toContain('supports shadow copy requests');
+    } finally {
+      await agent.close();
+    }
   });
 });

@@ -8,6 +8,12 @@ import { decodeNpaReply } from '../../src/transport/npa-codec.js';
 import { frameMessages, MessageDeframer } from '../../src/transport/npa-framing.js';
 import { NpaListener, type NpaConnection, type RefusedEvent } from '../../src/transport/npa-listener.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { AssocGroupTable } from '../../src/dcerpc/assoc-group.js';
+import { bind, InterfaceRegistry, type CallContext } from '../../src/dcerpc/interface.js';
+import { FSRVP_PIPE, FSRVP_UUID } from '../../src/fsrvp/codes.js';
+import { GetSupportedVersion } from '../../src/fsrvp/idl.js';
+import { attachRpcStream } from '../../src/transport/stream.js';
+import { NpaPipeClient } from '../helpers/samba.js';
 
 const sample = readFileSync(fixturePath('npa_req_level7.bin'));
 
@@ -186,5 +192,56 @@ describe('npa listener', () => {
     await chmod(np, 0o700);
     await chown(np, 65534, 65534);
     await expect(start()).rejects.toThrow(/owned by uid 65534/);
+  });
+
+  it('tells the session when the socket dies, and ends it when smbd closes in order', async () => {
+    const events: string[] = [];
+    const l = await NpaListener.start({
+      socketDir: dir,
+      onConnection: (c) => ({ push() {}, end: () => events.push(`end ${c.id}`), destroy: () => events.push(`destroy ${c.id}`) }),
+    });
+    listeners.push(l);
+    const a = await open(l.path);
+    a.write(sample);
+    await readBytes(a, 36);
+    a.end();
+    await closed(a);
+    const b = await open(l.path);
+    b.write(sample);
+    await readBytes(b, 36);
+    await l.close();
+    await closed(b);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(events).toEqual(['end 1', 'destroy 2']);
+  });
+
+  it('carries DCE/RPC to the registry with the forwarded caller (attachRpcStream)', async () => {
+    const seen: CallContext[] = [];
+    const registry = new InterfaceRegistry().register({
+      name: 'FileServerVssAgent', uuid: FSRVP_UUID, version: { major: 1, minor: 0 },
+      operations: [bind(GetSupportedVersion, (_req, ctx) => {
+        seen.push(ctx);
+        return { MinVersion: 1, MaxVersion: 1, result: 0 };
+      })],
+    });
+    const groups = new AssocGroupTable();
+    const l = await NpaListener.start({
+      socketDir: dir,
+      onConnection: (conn) => attachRpcStream({
+        registry, caller: conn.caller, secondaryAddress: FSRVP_PIPE, groups, connectionId: conn.id,
+        send: (pdu) => conn.send(pdu), close: () => conn.close(), backpressure: (p) => conn.setPaused(p),
+      }),
+    });
+    listeners.push(l);
+    const c = await NpaPipeClient.open(l.path, sample);
+    try {
+      await c.bind();
+      expect(await c.call(GetSupportedVersion, {})).toEqual({ MinVersion: 1, MaxVersion: 1, result: 0 });
+      expect(await c.call(GetSupportedVersion, {})).toMatchObject({ result: 0 });
+    } finally {
+      c.close();
+    }
+    expect(seen).toHaveLength(2);
+    expect(seen[0]!.caller).toMatchObject({ source: 'npa', accountName: 'fsrvpuser', uid: 999, privilegeMask: 0x280n, clientAddress: '127.0.0.1' });
   });
 });
