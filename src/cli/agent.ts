@@ -17,7 +17,7 @@ import { SambaRegistryPublisher } from '../shares/samba.js';
 import { StandalonePublisher } from '../shares/standalone.js';
 import type { SharePublisher, ShareRegistry } from '../shares/types.js';
 import { listenTcp, type TcpListener } from '../transport/tcp.js';
-import { NpaListener } from '../transport/npa-listener.js';
+import { NpaListener, type RefusedEvent } from '../transport/npa-listener.js';
 import { attachRpcStream } from '../transport/stream.js';
 import { FSRVP_PIPE } from '../fsrvp/codes.js';
 import type { AgentConfig } from './config.js';
@@ -115,7 +115,12 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
             connectionId: conn.id,
             send: (pdu) => conn.send(pdu),
             close: () => conn.close(),
+            backpressure: (paused) => conn.setPaused(paused),
           }),
+      });
+      samba.on('refused', (e: RefusedEvent) => {
+        const who = e.caller ? ` (${e.caller.accountName ?? e.caller.sids.join(',')})` : '';
+        console.error(`fsrvpd: refused pipe connection ${e.connection}${who}: ${e.reason}`);
       });
       log('samba named pipe socket at %s', samba.path);
     }
