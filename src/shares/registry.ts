@@ -22,10 +22,15 @@ export function shareKey(name: string): string {
   return name.toLowerCase();
 }
 
+/** Normalised absolute path without a trailing slash. */
+function cleanPath(p: string): string {
+  return normalize(p).replace(/(.)\/+$/, '$1');
+}
+
 function checkShare(share: Share): Share {
   if (!share.name || /[\x00-\x1f\\/[\]]/.test(share.name)) throw new TypeError(`invalid share name: ${JSON.stringify(share.name)}`);
   if (!isAbsolute(share.path)) throw new TypeError(`share ${share.name}: path must be absolute: ${share.path}`);
-  const out: Share = { name: share.name, path: normalize(share.path) };
+  const out: Share = { name: share.name, path: cleanPath(share.path) };
   return share.backend ? { ...out, backend: share.backend } : out;
 }
 
@@ -80,7 +85,7 @@ export function sharesFromSections(sections: readonly SmbConfSection[]): Share[]
     }
     const backend = getParam(s, 'fsrvp:backend');
     seen.add(key);
-    out.push({ name: s.name, path: normalize(path), ...(backend ? { backend } : {}) });
+    out.push({ name: s.name, path: cleanPath(path), ...(backend ? { backend } : {}) });
   }
   return out;
 }

@@ -6,17 +6,28 @@
  * `<share>@{<guid>}` with `path` = the snapshot, `read only = yes` unless writable (and no
  * `write list` then), `comment = …`; the base share's security descriptor is cloned with
  * `sharesec --viewsddl` / `--setsddl` (skipped when the base has Samba's default, Everyone:FULL,
- * which the clone gets anyway); then `smbcontrol smbd reload-config` (a missing smbd is fine).
- * unpublish: `net conf delshare`, `sharesec -D`, `smbcontrol smbd close-share`, reload.
+ * which the clone gets anyway). `reload: true` adds `smbcontrol smbd reload-config` after each
+ * change (a missing smbd is fine) — measured unnecessary, see below.
+ * unpublish: `net conf delshare` (which also deletes the stored descriptor), then
+ * `smbcontrol smbd close-share` so connected clients lose the tree.
  * All tools get `-s <configFile>` (testparm: the positional argument) so tests use a private smb.conf.
  *
- * Measured (Samba 4.17.12, 2 vCPU, private smb.conf, registry.tdb on ext4, no smbd running;
- * median of 20 publishes of a base share with 8 parameters and a stored ACL; see the report):
- *   strategy 'import'  (testparm ∥ sharesec view, then net conf import ∥ sharesec set):  ~83 ms
- *   strategy 'setparm' (testparm ∥ sharesec view, then addshare + 7 × setparm ∥ set):  ~280 ms
- *   reload via smbcontrol adds ~25 ms (also when no smbd runs); without it 0 ms — but a running
- *   smbd needs it to notice `read only` flips and deleted shares.
- * Chosen: 'import' + reload (parallel where the steps are independent).
+ * Measured (Samba 4.17.12, 2 vCPU shared with other jobs, load 2.5–3; private smb.conf; a base
+ * share with 8 parameters and a stored ACL; median of 20 publish → setReadOnly → unpublish cycles
+ * per variant, interleaved; run-to-run noise ±25 %):
+ *   publish, 'import'  (testparm ∥ sharesec --viewsddl, then net conf import ∥ sharesec --setsddl): 123–142 ms
+ *   publish, 'setparm' (same reads, then net conf addshare + one net conf setparm per parameter):  521–578 ms
+ *   `smbcontrol smbd reload-config` after each change: +20–30 ms per operation (about 30 ms a call,
+ *   with or without a running smbd); setReadOnly 83–86 ms without it, unpublish 94–100 ms.
+ *   One tool call costs 28–57 ms (testparm --section-name 28–31, sharesec 34–39, net conf 53–57).
+ * Checked against a running smbd (port 4455, private config): a new registry share, a `read only`
+ * flip and a deleted share all take effect for the next tree connect without any reload (smbd
+ * re-reads changed registry shares at tree connect, with or without `include = registry`), and a
+ * reload does not change trees already connected — only `close-share` does (the client gets
+ * NT_STATUS_NETWORK_NAME_DELETED). Existing trees of a flipped share are kept read-only by the
+ * storage (btrfs ro snapshot, immutable copy), not by smbd.
+ * Chosen: 'import', parallel where steps are independent, no reload (option `reload: true` adds
+ * it), close-share on unpublish.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -44,7 +55,11 @@ export interface SambaPublisherOptions {
   readonly configFile?: string;
   /** 'import' (default, one `net conf import`) or 'setparm' (`net conf addshare` + `setparm` per parameter). */
   readonly strategy?: 'import' | 'setparm';
-  /** Tell smbd to reload after changes (default true; tolerated when no smbd runs). */
+  /**
+   * Also run `smbcontrol smbd reload-config` after each change (default false: measured unnecessary
+   * on Samba 4.17 — every new tree connect sees registry changes — and without effect on existing
+   * connections; see the file comment). A missing smbd is tolerated.
+   */
   readonly reload?: boolean;
   /** Ask smbd to disconnect clients from unpublished shares (default true). */
   readonly closeShares?: boolean;
@@ -130,7 +145,7 @@ export class SambaRegistryPublisher implements SharePublisher {
     ]);
     const def = SambaRegistryPublisher.cloneDefinition(base, req);
     const writes: Array<Promise<unknown>> = [this.writeShare(def)];
-    if (sddl && sddl !== DEFAULT_SHARE_SDDL) writes.push(this.sharesec([req.name, `--setsddl=${sddl}`]));
+    if (sddl && sddl !== DEFAULT_SHARE_SDDL) writes.push(this.sharesec([req.name, '--force', `--setsddl=${sddl}`])); // --force: the share may not exist yet
     const results = await Promise.allSettled(writes);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -162,12 +177,11 @@ export class SambaRegistryPublisher implements SharePublisher {
   }
 
   async setReadOnly(name: string): Promise<void> {
-    await this.net(['conf', 'setparm', name, 'read only', 'yes']);
-    try {
-      await this.net(['conf', 'delparm', name, 'write list']);
-    } catch (e) {
+    // Both edits run at once: registry.tdb serialises the two transactions.
+    const dropWriteList = this.net(['conf', 'delparm', name, 'write list']).catch((e: unknown) => {
       if (!(e instanceof CommandError && /NO_SUCH_PARAM|no such parameter|not set/i.test(e.stderr + e.stdout))) throw e;
-    }
+    });
+    await Promise.all([this.net(['conf', 'setparm', name, 'read only', 'yes']), dropWriteList]);
     await this.reload();
   }
 
@@ -177,17 +191,22 @@ export class SambaRegistryPublisher implements SharePublisher {
     await this.reload();
   }
 
-  /** Deletes the registry share and its stored security descriptor; missing ones are fine. */
+  /**
+   * Deletes the registry share and its stored security descriptor; missing ones are fine.
+   * `net conf delshare` removes the descriptor too; `sharesec -D` is only needed when the share
+   * itself is gone (a publish that failed half-way, or a crash).
+   */
   private async remove(name: string): Promise<void> {
-    const del = this.net(['conf', 'delshare', name]).catch((e: unknown) => {
-      if (e instanceof CommandError && /NO_SUCH_SERVICE/.test(e.stderr + e.stdout)) return;
-      throw e;
-    });
-    const sd = this.sharesec([name, '-D']).catch((e: unknown) => {
+    try {
+      await this.net(['conf', 'delshare', name]);
+      return;
+    } catch (e) {
+      if (!(e instanceof CommandError && /NO_SUCH_SERVICE/.test(e.stderr + e.stdout))) throw e;
+    }
+    await this.sharesec([name, '--force', '-D']).catch((e: unknown) => {
       if (e instanceof CommandError && /NOT_FOUND/.test(e.stderr + e.stdout)) return;
       throw e;
     });
-    await Promise.all([del, sd]);
   }
 
   async list(): Promise<string[]> {
@@ -206,9 +225,9 @@ export class SambaRegistryPublisher implements SharePublisher {
     }
   }
 
-  /** Asks smbd to reload its configuration (no-op when reload is off; tolerates a missing smbd). */
+  /** Asks smbd to reload its configuration when the `reload` option is on (tolerates a missing smbd). */
   async reload(): Promise<void> {
-    if (this.options.reload === false) return;
+    if (this.options.reload !== true) return;
     await this.signalSmbd(['reload-config']);
   }
 

@@ -18,11 +18,11 @@
 import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
-import type { CreateOptions, Refusal, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
+import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
 import { CommandError, abortError, run, which } from './exec.js';
 import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
-import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions } from './policy.js';
+import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
 
 const debug = createDebug('fsrvp:storage');
 
@@ -129,7 +129,7 @@ export class BtrfsBackend implements SnapshotBackend {
     return mounted ? join(volumeRoot, SNAPSHOT_DIR_NAME) : join(dirname(volumeRoot), SNAPSHOT_DIR_NAME, label);
   }
 
-  async check(sharePath: string): Promise<Refusal | undefined> {
+  async check(sharePath: string): Promise<PolicyRefusal | undefined> {
     if (!(await this.supports(sharePath))) {
       return refusal('location', sharePath, (await which(this.cmd))
         ? 'the share is not on a btrfs filesystem'

@@ -20,12 +20,12 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
-import type { CreateOptions, Refusal, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
+import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
 import { abortError } from './exec.js';
 import { writeFileAtomic } from './atomic.js';
 import { isInside } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
-import { checkTree, refusal, type PolicyOptions } from './policy.js';
+import { checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
 import { protectTree, unprotectTree, type ReadOnlyMethod } from './protect.js';
 import { copyTree, type CloneMode, type CopyMethod } from './tree-copy.js';
 
@@ -96,7 +96,7 @@ export class CopyBackend implements SnapshotBackend {
     return join(dirname(root), COPY_SNAPSHOT_DIR_NAME, label);
   }
 
-  async check(sharePath: string): Promise<Refusal | undefined> {
+  async check(sharePath: string): Promise<PolicyRefusal | undefined> {
     let root: string;
     try {
       root = (await this.volumeOf(sharePath)).root;
@@ -118,6 +118,7 @@ export class CopyBackend implements SnapshotBackend {
     const guid = normalizeGuid(opts.shadowCopyId);
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const dir = this.snapshotDirFor(volume.root);
+    if (isInside(dir, volume.root)) throw new Error(`refusing to copy ${volume.root} into itself (${dir}); configure another snapshotDir`);
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const createdAt = toSeconds(Date.now());
     let seq = 1;

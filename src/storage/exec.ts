@@ -133,6 +133,7 @@ export function pipeline(
 ): Promise<void> {
   const pcmd = commandLine(producer.file, producer.args);
   const ccmd = commandLine(consumer.file, consumer.args);
+  const started = Date.now();
   return new Promise<void>((resolve, reject) => {
     const common = { signal: opts.signal, timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, killSignal: 'SIGKILL' as const };
     const p = spawn(producer.file, [...producer.args], { ...common, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -154,7 +155,10 @@ export function pipeline(
         reject(e);
         return;
       }
-      if (--pending === 0) resolve();
+      if (--pending === 0) {
+        debug('%s | %s (%d ms)', pcmd, ccmd, Date.now() - started);
+        resolve();
+      }
     };
     const onExit = (cmd: string, errText: () => string) => (code: number | null, sig: NodeJS.Signals | null): void => {
       if (code === 0) return done();

@@ -41,16 +41,15 @@ export async function setImmutable(path: string, on: boolean): Promise<boolean> 
   }
 }
 
-/** Clears (or restores owner) write bits on every file and directory below and at `path`. */
-export async function setWriteBits(path: string, writable: boolean): Promise<void> {
+/** Clears every write bit on the files and directories at and below `path` (symbolic links untouched). */
+export async function clearWriteBits(path: string): Promise<void> {
   const stack = [path];
   while (stack.length > 0) {
     const p = stack.pop()!;
     const st = await lstat(p);
     if (st.isSymbolicLink()) continue;
     if (st.isDirectory()) for (const name of await readdir(p)) stack.push(join(p, name));
-    const mode = st.mode & 0o7777;
-    await chmod(p, writable ? mode | 0o200 : mode & ~0o222);
+    await chmod(p, st.mode & 0o7777 & ~0o222);
   }
 }
 
@@ -61,7 +60,7 @@ export async function protectTree(path: string, method: ReadOnlyMethod | 'auto')
     if (method === 'immutable') throw new Error(`cannot set the immutable flag on ${path} (chattr +i); the filesystem may not support it`);
     debug('immutable flag not available on %s, clearing write bits instead', path);
   }
-  await setWriteBits(path, false);
+  await clearWriteBits(path);
   return 'mode-bits';
 }
 

@@ -171,7 +171,7 @@ async function copyInto(src: string, dst: string, rootStat: BigIntStats, opts: C
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? '';
         if (opts.reflink === 'always' || !NO_REFLINK.has(code)) throw e;
-        if (reflinkState === 'try') debug('copy %s: reflinks not possible (%s), copying file data', label, code);
+        debug('copy %s: reflinks not possible (%s), copying file data', label, code);
         reflinkState = 'off';
         await unlink(to).catch(() => undefined);
       }

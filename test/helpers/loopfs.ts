@@ -34,7 +34,7 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   'mkfs.btrfs': 'btrfs-progs', btrfs: 'btrfs-progs', 'mkfs.xfs': 'xfsprogs', 'mkfs.ext4': 'e2fsprogs',
   chattr: 'e2fsprogs', lsattr: 'e2fsprogs', losetup: 'mount', mount: 'mount', umount: 'mount',
   net: 'samba-common-bin', testparm: 'samba-common-bin', smbcontrol: 'samba-common-bin', sharesec: 'samba-common-bin',
-  getfattr: 'attr', setfattr: 'attr', mkfifo: 'coreutils',
+  tdbdump: 'tdb-tools', getfattr: 'attr', setfattr: 'attr', mkfifo: 'coreutils',
 };
 
 export async function missingTools(tools: readonly string[]): Promise<string[]> {

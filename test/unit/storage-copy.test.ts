@@ -192,6 +192,23 @@ describe('copy backend', () => {
     expect((await new CopyBackend().check(share))?.kind).toBe('symlink');
   });
 
+  it('protects with write bits when asked (no immutable flag), and removes partial copies a crash left', async () => {
+    await mkdir(join(share, 'd'));
+    await writeFile(join(share, 'd', 'f'), 'x');
+    const backend = new CopyBackend({ readOnly: 'mode-bits' });
+    const volume = await backend.volumeOf(share);
+    const snap = await backend.create(volume, { shadowCopyId: GUIDS[0]!, writable: false });
+    expect(await isImmutable(snap.path)).toBe(false);
+    expect((await stat(join(snap.path, 'd', 'f'))).mode & 0o222).toBe(0);
+    expect((await stat(join(snap.path, 'd'))).mode & 0o222).toBe(0);
+    const partial = join(backend.snapshotDirFor(share), `.fsrvp-${GUIDS[1]}_GMT-2020.01.01-00.00.00.partial`);
+    await mkdir(join(partial, 'x'), { recursive: true });
+    expect(await backend.removePartials(volume)).toEqual([partial]);
+    expect((await backend.list(volume)).map((s) => s.name)).toEqual([snap.name]);
+    await backend.delete(snap);
+    expect(await readdir(backend.snapshotDirFor(share))).toEqual([]);
+  });
+
   it('refuses non-GUID shadow copy ids before touching the filesystem', async () => {
     const backend = new CopyBackend();
     await expect(backend.create(await backend.volumeOf(share), { shadowCopyId: '../../x', writable: false })).rejects.toThrow(/not a GUID/);
