@@ -131,6 +131,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     throw e;
   }
 
+  let closing: Promise<void> | undefined;
   return {
     config,
     service,
@@ -138,10 +139,14 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     parts,
     tcp,
     samba,
-    async close() {
-      await tcp?.close();
-      await samba?.close();
-      await service.close();
+    close() {
+      // Idempotent: a second call waits for the first.
+      closing ??= (async () => {
+        await tcp?.close();
+        await samba?.close();
+        await service.close();
+      })();
+      return closing;
     },
   };
 }

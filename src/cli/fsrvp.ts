@@ -5,6 +5,9 @@
  */
 import { FsrvpCallError, FsrvpClient } from '../client/fsrvp-client.js';
 import { CTX, hresultName } from '../fsrvp/codes.js';
+import { ConfigError } from './config.js';
+import { RestoreError } from '../storage/retention.js';
+import { runSnapshots, SnapshotsUsageError } from './snapshots.js';
 
 const HELP = `usage: fsrvp <command> [arguments] [--host H] [--port P] [--server NAME]
 
@@ -24,6 +27,8 @@ Commands:
   recovery-complete SET      RecoveryCompleteShadowCopySet
   abort SET                  AbortShadowCopySet
   delete SHARE SET COPY      DeleteShareMapping
+  snapshots list|restore|prune
+                             retained snapshots (local; see fsrvp snapshots --help)
 
 Options:
   --host H, --port P         agent address (default 127.0.0.1:7135)
@@ -97,6 +102,7 @@ function result(op: string, r: { result: number }, detail = ''): number {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'snapshots') return runSnapshots(rest);
   if (!cmd || cmd === '-h' || cmd === '--help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(HELP);
     return cmd ? 0 : 2;
@@ -163,11 +169,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
-  if (e instanceof UsageError) {
+  if (e instanceof UsageError || e instanceof SnapshotsUsageError || e instanceof ConfigError) {
     console.error(`fsrvp: ${e.message}\n(see fsrvp --help)`);
     process.exit(2);
   }
-  if (e instanceof FsrvpCallError) {
+  if (e instanceof FsrvpCallError || e instanceof RestoreError) {
     console.error(`fsrvp: ${e.message}`);
     process.exit(1);
   }

@@ -69,6 +69,14 @@ export interface StoreOptions {
   readonly compactRatio?: number;
 }
 
+/** What a read-only look at a journal finds (see StateStore.peek). */
+export interface JournalSnapshot {
+  readonly sets: ShadowCopySetState[];
+  readonly retained: RetainedSnapshot[];
+  readonly pending: PendingCleanup[];
+  readonly dropped: readonly DroppedRecord[];
+}
+
 class Corrupt extends Error {}
 
 function isChange(x: unknown): x is Change {
@@ -131,6 +139,7 @@ export class StateStore {
   private closed = false;
 
   private lock: StateLock | undefined;
+  private readOnly = false;
 
   private constructor(readonly dir: string, private readonly opts: Required<StoreOptions>) {}
 
@@ -158,6 +167,17 @@ export class StateStore {
       throw e;
     }
     return s;
+  }
+
+  /**
+   * Reads the journal of `dir` without taking the lock or writing anything, e.g. for operator
+   * tools while the agent runs. Damaged lines are skipped and reported, not repaired.
+   */
+  static async peek(dir: string): Promise<JournalSnapshot> {
+    const s = new StateStore(dir, { fsync: false, compactMinRecords: 1024, compactRatio: 2 });
+    s.readOnly = true;
+    await s.load();
+    return { sets: s.loadedSets(), retained: s.loadedRetained(), pending: s.loadedPending(), dropped: s.loadReport.dropped };
   }
 
   /** Persisted sets as last written. */
@@ -254,6 +274,10 @@ export class StateStore {
       needRewrite = needRewrite || dropped.length > 0 || !sawHeader;
     }
     let backupPath: string | undefined;
+    if (this.readOnly) {
+      this.loadReport = { path: this.path, records, sets: this.sets.size, retained: this.retainedMap.size, dropped, loadMs: performance.now() - t0 };
+      return;
+    }
     if (buf && dropped.length > 0) {
       backupPath = `${this.path}.damaged-${Date.now()}`;
       await copyFile(this.path, backupPath, fsc.COPYFILE_EXCL);

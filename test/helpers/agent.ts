@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, type AgentConfig } from '../../src/cli/config.js';
 import { startAgent, type Agent } from '../../src/cli/agent.js';
+import { unprotectTree } from '../../src/storage/protect.js';
 
 export interface TestAgent {
   agent: Agent;
@@ -29,6 +30,8 @@ export async function startTestAgent(tweak: (c: AgentConfig) => void = () => {})
     sharePath,
     async stop() {
       await agent.close();
+      // Read-only copies carry the immutable flag: clear it so the temp dir can go.
+      await unprotectTree(dir).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },
   };
