@@ -65,6 +65,7 @@ export class BtrfsBackend implements SnapshotBackend {
   readonly name = 'btrfs';
   private readonly cmd: string;
   private readonly timeoutMs: number;
+  private readonly identityCache = new Map<string, Pick<SubvolumeInfo, 'uuid' | 'id'>>();
 
   constructor(private readonly options: BtrfsBackendOptions = {}) {
     this.cmd = options.btrfsCommand ?? 'btrfs';
@@ -106,9 +107,26 @@ export class BtrfsBackend implements SnapshotBackend {
     return parseSubvolumeShow((await this.btrfs(['subvolume', 'show', path])).stdout);
   }
 
+  /**
+   * The identity part of subvolumeInfo (UUID, id), cached: it changes only when the subvolume
+   * is deleted and recreated, which gives its root another st_dev or birth time (every btrfs
+   * subvolume has its own anonymous device number). Saves a process per call on the
+   * Add/Prepare path. The read-only flag, which does change, is never taken from here.
+   */
+  private async subvolumeIdentity(path: string): Promise<Pick<SubvolumeInfo, 'uuid' | 'id'>> {
+    const st = await stat(path);
+    const key = `${path}\0${st.dev}\0${st.birthtimeMs}\0${st.ino}`;
+    const cached = this.identityCache.get(key);
+    if (cached) return cached;
+    const { uuid, id } = await this.subvolumeInfo(path);
+    if (this.identityCache.size > 1024) this.identityCache.clear();
+    this.identityCache.set(key, { uuid, id });
+    return { uuid, id };
+  }
+
   async volumeOf(sharePath: string): Promise<Volume> {
     const root = await this.subvolumeRoot(sharePath);
-    const info = await this.subvolumeInfo(root);
+    const info = await this.subvolumeIdentity(root);
     let id: string;
     if (info.uuid) {
       id = `btrfs:${info.uuid}`;
@@ -236,7 +254,7 @@ export class BtrfsBackend implements SnapshotBackend {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
     }
-    const volumeUuid = /^btrfs:([0-9a-f-]{36})$/.exec(volume.id)?.[1] ?? (await this.subvolumeInfo(volume.root)).uuid;
+    const volumeUuid = /^btrfs:([0-9a-f-]{36})$/.exec(volume.id)?.[1] ?? (await this.subvolumeIdentity(volume.root)).uuid;
     const out: SnapshotRef[] = [];
     for (const name of names.sort()) {
       const parsed = parseSnapshotName(name);

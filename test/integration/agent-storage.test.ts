@@ -16,7 +16,7 @@ import { StateStore } from '../../src/fsrvp/store.js';
 import { STANDALONE_FILE } from '../../src/shares/standalone.js';
 import { run } from '../../src/storage/exec.js';
 import { unprotectTree } from '../../src/storage/protect.js';
-import { createLoopFs, requireTools, type LoopFs, type LoopFsType } from '../helpers/loopfs.js';
+import { createLoopFs, requireTools, type LoopFs, type LoopFsType } from '../../tools/lib/loopfs.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
 const FSRVPD = resolve(repoRoot, 'dist/src/cli/fsrvpd.js');

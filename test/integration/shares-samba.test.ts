@@ -7,7 +7,7 @@ import { SambaShareRegistry } from '../../src/shares/registry.js';
 import { SambaRegistryPublisher } from '../../src/shares/samba.js';
 import { getParam, parseSmbConf } from '../../src/shares/smbconf.js';
 import type { PublishRequest, Share } from '../../src/shares/types.js';
-import { requireTools } from '../helpers/loopfs.js';
+import { requireTools } from '../../tools/lib/loopfs.js';
 
 const guid = (i: number): string => `cccccccc-0000-0000-0000-${String(i).padStart(12, '0')}`;
 const ACL = 'D:(A;;0x001f01ff;;;BA)(A;;0x001200a9;;;WD)';

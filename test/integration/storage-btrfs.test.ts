@@ -7,7 +7,7 @@ import { run } from '../../src/storage/exec.js';
 import { parseSnapshotName } from '../../src/storage/naming.js';
 import { sharePathInSnapshot } from '../../src/storage/paths.js';
 import { restore } from '../../src/storage/retention.js';
-import { createLoopFs, requireTools, type LoopFs } from '../helpers/loopfs.js';
+import { createLoopFs, requireTools, type LoopFs } from '../../tools/lib/loopfs.js';
 
 const guid = (i: number): string => `aaaaaaaa-0000-0000-0000-${String(i).padStart(12, '0')}`;
 

@@ -1,0 +1,67 @@
+/**
+ * Full FSRVP cycles per second (set context → start → add → prepare → commit → expose → get
+ * mapping → recovery complete → delete, one share, one client over TCP) on the reflink/copy
+ * backend and on btrfs. Reference measured in the same run: the bare backend work of one cycle
+ * (create + delete of the same snapshot through the backend API), so the ratio shows what the
+ * protocol, state journal and publishing add on top of the storage.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FsrvpClient } from '../../src/client/fsrvp-client.js';
+import { BtrfsBackend } from '../../src/storage/btrfs.js';
+import { CopyBackend } from '../../src/storage/copy.js';
+import type { SnapshotBackend } from '../../src/storage/backend.js';
+import { run } from '../../src/storage/exec.js';
+import { createLoopFs, type LoopFs } from '../lib/loopfs.js';
+import { rate, report } from './measure.js';
+import { startBenchAgent } from './agent.js';
+
+async function measure(label: string, backendName: 'copy' | 'btrfs', sharePath: string, backend: SnapshotBackend, seconds: number): Promise<void> {
+  const volume = await backend.volumeOf(sharePath);
+  let n = 0;
+  const ref = await rate(`${label}: bare backend create+delete (reference)`, async () => {
+    const snap = await backend.create(volume, { shadowCopyId: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`, writable: false });
+    await backend.delete(snap);
+  }, seconds, 5);
+  const agent = await startBenchAgent((c) => {
+    c.shares = { static: { bench: { path: sharePath, backend: backendName } } };
+    if (backendName === 'btrfs') delete c.storage.snapshotDir;
+    c.sequenceTimeoutSeconds = 0;
+  });
+  const client = await FsrvpClient.connect({ port: agent.port });
+  try {
+    const ours = await rate(`${label}: full FSRVP cycles`, () => client.cycle({ shares: ['bench'], serverName: '127.0.0.1' }), seconds, 5);
+    report(ref);
+    report(ours, ref);
+  } finally {
+    await client.close();
+    await agent.stop();
+  }
+}
+
+export async function benchCycle(seconds: number): Promise<void> {
+  console.log('-- Full cycles (one share, 64 KiB of data, one TCP client)');
+  const copyAgent = await startBenchAgent();
+  const copyShare = join(copyAgent.dir, 'copy-share');
+  await mkdir(join(copyShare, 'sub'), { recursive: true });
+  await writeFile(join(copyShare, 'sub', 'data.bin'), Buffer.alloc(64 * 1024, 1));
+  try {
+    await measure('reflink/copy', 'copy', copyShare, new CopyBackend({ snapshotDir: join(copyAgent.dir, 'ref-snaps') }), seconds);
+  } finally {
+    await copyAgent.stop();
+  }
+  if (process.getuid?.() !== 0) {
+    console.log('btrfs: skipped (needs root for a loop filesystem)');
+    return;
+  }
+  let fs: LoopFs | undefined;
+  try {
+    fs = await createLoopFs({ fsType: 'btrfs' });
+    const share = join(fs.mountPoint, 'share');
+    await run('btrfs', ['subvolume', 'create', share]);
+    await writeFile(join(share, 'data.bin'), Buffer.alloc(64 * 1024, 2));
+    await measure('btrfs', 'btrfs', share, new BtrfsBackend(), seconds);
+  } finally {
+    await fs?.teardown();
+  }
+}
