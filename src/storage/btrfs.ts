@@ -61,6 +61,25 @@ export function parseSubvolumeShow(text: string): SubvolumeInfo {
   };
 }
 
+/** One line of `btrfs subvolume list -u -q`. */
+export interface SubvolumeListEntry {
+  readonly id: number;
+  readonly parentUuid: string | undefined;
+  readonly uuid: string;
+  /** Relative to the filesystem's top level. */
+  readonly path: string;
+}
+
+export function parseSubvolumeList(text: string): SubvolumeListEntry[] {
+  const out: SubvolumeListEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^ID (\d+) .*?parent_uuid (\S+)\s+uuid (\S+) path (.+)$/.exec(line.trim());
+    if (!m) continue;
+    out.push({ id: Number(m[1]), parentUuid: m[2] === '-' ? undefined : (m[2] as string).toLowerCase(), uuid: (m[3] as string).toLowerCase(), path: m[4] as string });
+  }
+  return out;
+}
+
 export class BtrfsBackend implements SnapshotBackend {
   readonly name = 'btrfs';
   private readonly cmd: string;
@@ -255,19 +274,27 @@ export class BtrfsBackend implements SnapshotBackend {
       throw e;
     }
     const volumeUuid = /^btrfs:([0-9a-f-]{36})$/.exec(volume.id)?.[1] ?? (await this.subvolumeIdentity(volume.root)).uuid;
+    if (!volumeUuid) return [];
+    // Two `btrfs subvolume list` runs, whatever the number of snapshots (one `show` per snapshot
+    // would mean thousands of processes at start-up). Listed paths are relative to the
+    // filesystem's top level, so entries are matched by name: ours embed a unique GUID.
+    const [all, readOnly] = await Promise.all([
+      this.btrfs(['subvolume', 'list', '-u', '-q', volume.root]),
+      this.btrfs(['subvolume', 'list', '-u', '-q', '-r', volume.root]),
+    ]);
+    const listed = parseSubvolumeList(all.stdout);
+    const ro = new Set(parseSubvolumeList(readOnly.stdout).map((e) => e.uuid));
+    const byName = new Map<string, SubvolumeListEntry>();
+    for (const e of listed) if (e.parentUuid === volumeUuid) byName.set(basename(e.path), e);
     const out: SnapshotRef[] = [];
     for (const name of names.sort()) {
       const parsed = parseSnapshotName(name);
-      if (!parsed) continue;
+      const entry = byName.get(name);
+      if (!parsed || !entry) continue;
       const path = join(dir, name);
-      let info: SubvolumeInfo;
-      try {
-        info = await this.subvolumeInfo(path);
-      } catch {
-        continue; // not a subvolume
-      }
-      if (!volumeUuid || info.parentUuid !== volumeUuid) continue;
-      out.push({ backend: this.name, volumeId: volume.id, path, name, writable: !info.readOnly, createdAt: parsed.createdAt });
+      const st = await lstat(path).catch(() => undefined);
+      if (!st?.isDirectory() || st.ino !== BTRFS_SUBVOLUME_INO) continue; // same name elsewhere in the filesystem
+      out.push({ backend: this.name, volumeId: volume.id, path, name, writable: !ro.has(entry.uuid), createdAt: parsed.createdAt });
     }
     return out;
   }

@@ -45,3 +45,18 @@ describe('snapshot names', () => {
     }
   });
 });
+
+describe('btrfs subvolume list parsing', () => {
+  it('reads id, parent uuid, uuid and path, and skips other lines', async () => {
+    const { parseSubvolumeList } = await import('../../src/storage/btrfs.js');
+    const text = [
+      'ID 256 gen 8 top level 5 parent_uuid -                                    uuid 9ea5169d-8b1f-9944-815c-ca5a8dfeebd6 path share',
+      'ID 257 gen 7 top level 5 parent_uuid 9EA5169D-8B1F-9944-815C-CA5A8DFEEBD6 uuid 0f586b8f-3cd2-ce4e-9c8c-59a76e50c615 path .fsrvp-snapshots/share/fsrvp-a b',
+      'garbage',
+    ].join('\n');
+    expect(parseSubvolumeList(text)).toEqual([
+      { id: 256, parentUuid: undefined, uuid: '9ea5169d-8b1f-9944-815c-ca5a8dfeebd6', path: 'share' },
+      { id: 257, parentUuid: '9ea5169d-8b1f-9944-815c-ca5a8dfeebd6', uuid: '0f586b8f-3cd2-ce4e-9c8c-59a76e50c615', path: '.fsrvp-snapshots/share/fsrvp-a b' },
+    ]);
+  });
+});
