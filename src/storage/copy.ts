@@ -200,16 +200,23 @@ export class CopyBackend implements SnapshotBackend {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
     }
-    const out: CopySnapshotRef[] = [];
-    for (const name of names.sort()) {
-      if (!parseSnapshotName(name)) continue;
-      const path = join(dir, name);
-      const meta = await readMeta(`${path}.json`);
-      if (!meta || meta.volumeId !== volume.id || meta.name !== name) continue;
-      if (!(await exists(path))) continue;
-      out.push({ backend: this.name, volumeId: volume.id, path, name, writable: meta.writable, createdAt: meta.createdAt, method: meta.method });
-    }
-    return out;
+    // A snapshot is its directory plus `<name>.json`, both in this listing. Metadata files are
+    // read 32 at a time: start-up reconciliation lists every snapshot.
+    const present = new Set(names);
+    const candidates = names.filter((n) => parseSnapshotName(n) && present.has(`${n}.json`)).sort();
+    const found: (CopySnapshotRef | undefined)[] = new Array(candidates.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < candidates.length; i = next++) {
+        const name = candidates[i] as string;
+        const path = join(dir, name);
+        const meta = await readMeta(`${path}.json`);
+        if (!meta || meta.volumeId !== volume.id || meta.name !== name) continue;
+        found[i] = { backend: this.name, volumeId: volume.id, path, name, writable: meta.writable, createdAt: meta.createdAt, method: meta.method };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(32, candidates.length) }, worker));
+    return found.filter((r): r is CopySnapshotRef => r !== undefined);
   }
 
   /** Removes copies left half-done by a crash (`.<name>.partial`); returns their paths. */
