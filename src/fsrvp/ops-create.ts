@@ -46,7 +46,10 @@ export async function prepareShadowCopySet(
     for (const [copy, m] of mappingsOf(set)) {
       signal.throwIfAborted();
       const refusal = await backendOf(core, copy.volume.backend).check(m.share.path);
-      if (refusal) throw new FsrvpError(HRESULT.FSRVP_E_NOT_SUPPORTED, `${refusal.path}: ${refusal.reason}`);
+      if (refusal) {
+        core.emit({ kind: 'refused', share: m.shareNameUnc, reason: `${refusal.path}: ${refusal.reason}` });
+        throw new FsrvpError(HRESULT.FSRVP_E_NOT_SUPPORTED, `${refusal.path}: ${refusal.reason}`);
+      }
     }
   });
   if (outcome.kind === 'ok') {

@@ -57,6 +57,13 @@ async function chooseBackend(core: ServiceCore, share: Share): Promise<SnapshotB
  * policy too (Add, IsPathSupported, Prepare); IsPathShadowCopied only needs the volume.
  */
 export async function resolveShare(core: ServiceCore, text: string, opts: { check: boolean }): Promise<Resolved> {
+  const r = await resolveLocalShare(core, text, opts);
+  // Operators need to see why a share cannot be shadow-copied (ONTAP logs the offending path).
+  if (r.kind === 'unsupported') core.emit({ kind: 'refused', share: text, reason: r.reason });
+  return r;
+}
+
+async function resolveLocalShare(core: ServiceCore, text: string, opts: { check: boolean }): Promise<Resolved> {
   const p = parseLocalUnc(core, text);
   if (p.kind !== 'ok') return p;
   // A shadow copy share is not itself shadow-copied (it may be in the registry once published).

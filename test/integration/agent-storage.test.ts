@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,16 @@ for (const type of ['btrfs', 'xfs'] as const) {
       else await mkdir(share);
       await mkdir(join(share, 'docs'));
       await writeFile(join(share, 'docs', 'report.txt'), 'pre-commit\n');
+      // Two more shares inside the same volume (one btrfs subvolume), and one the policy refuses.
+      await mkdir(join(share, 'docs', 'team-a'));
+      await writeFile(join(share, 'docs', 'team-a', 'a.txt'), 'a\n');
+      await mkdir(join(share, 'docs', 'team-b'));
+      await writeFile(join(share, 'docs', 'team-b', 'b.txt'), 'b\n');
+      const linked = join(fs.mountPoint, 'linked');
+      if (type === 'btrfs') await run('btrfs', ['subvolume', 'create', linked]);
+      else await mkdir(linked);
+      await mkdir(join(linked, 'dir'));
+      await symlink('/etc/passwd', join(linked, 'dir', 'escape'));
       work = await mkdtemp(join(tmpdir(), `fsrvp-agent-${type}-`));
       stateDir = join(work, 'state');
       configFile = join(work, 'fsrvpd.json');
@@ -95,7 +105,12 @@ for (const type of ['btrfs', 'xfs'] as const) {
         stateDir,
         sequenceTimeoutSeconds: 2,
         listen: { tcp: { host: '127.0.0.1', port: 0, caller: { sids: ['S-1-5-32-544'] } } },
-        shares: { static: { data: { path: share, backend: type === 'btrfs' ? 'btrfs' : 'copy' } } },
+        shares: {
+          static: Object.fromEntries([
+            ['data', share], ['team-a', join(share, 'docs', 'team-a')], ['team-b', join(share, 'docs', 'team-b')],
+            ['linked', join(fs.mountPoint, 'linked')],
+          ].map(([name, path]) => [name, { path, backend: type === 'btrfs' ? 'btrfs' : 'copy' }])),
+        },
         storage: type === 'btrfs' ? {} : { snapshotDir: join(fs.mountPoint, 'snaps') },
       }));
     }, 120_000);
@@ -154,6 +169,46 @@ for (const type of ['btrfs', 'xfs'] as const) {
         await c.close();
       }
       expect(ATTR.AUTO_RECOVERY).toBe(0x00400000);
+    });
+
+    it(type === 'btrfs'
+      ? 'takes one snapshot for two shares on one volume and exposes each at its own path'
+      : 'takes one copy per share (each share is its own volume for copies)', async () => {
+      const c = await FsrvpClient.connect({ port: daemon!.port });
+      try {
+        const r = await c.cycle({ shares: ['team-a', 'team-b'], serverName: '127.0.0.1', recoveryComplete: false, delete: false });
+        const [a, b] = r.copies as [typeof r.copies[0], typeof r.copies[0]];
+        expect(await snapshotNames(fs, type)).toHaveLength(type === 'btrfs' ? 1 : 2);
+        if (type === 'btrfs') expect(a.copyId).toBe(b.copyId);
+        else expect(a.copyId).not.toBe(b.copyId);
+        expect(a.exposedName).toBe(`team-a@{${a.copyId}}`);
+        expect(b.exposedName).toBe(`team-b@{${b.copyId}}`);
+        expect(await readFile(join(await exposedPath(a.exposedName!), 'a.txt'), 'utf8')).toBe('a\n');
+        expect(await readFile(join(await exposedPath(b.exposedName!), 'b.txt'), 'utf8')).toBe('b\n');
+        expect((await c.deleteShareMapping(r.setId, a.copyId, a.unc)).result).toBe(0);
+        // The snapshot stays while the other share still maps it.
+        expect(await snapshotNames(fs, type)).toHaveLength(1);
+        expect(await readFile(join(await exposedPath(b.exposedName!), 'b.txt'), 'utf8')).toBe('b\n');
+        expect((await c.deleteShareMapping(r.setId, b.copyId, b.unc)).result).toBe(0);
+        expect(await snapshotNames(fs, type)).toEqual([]);
+      } finally {
+        await c.close();
+      }
+    });
+
+    it('refuses a share whose tree holds a symbolic link, saying which path and why', async () => {
+      const c = await FsrvpClient.connect({ port: daemon!.port });
+      try {
+        expect((await c.isPathSupported('\\\\127.0.0.1\\linked\\')).result).toBe(0x8004230c);
+        expect((await c.setContext(CTX.BACKUP)).result).toBe(0);
+        const setId = (await c.startShadowCopySet()).pShadowCopySetId;
+        expect((await c.addToShadowCopySet(setId, '\\\\127.0.0.1\\linked\\')).result).toBe(0x8004230c);
+        expect((await c.abortShadowCopySet(setId)).result).toBe(0);
+      } finally {
+        await c.close();
+      }
+      expect(daemon!.output.join('')).toMatch(/linked\/dir\/escape.*symbolic link|symbolic link.*linked\/dir\/escape/i);
+      expect(await snapshotNames(fs, type)).toEqual([]);
     });
 
     it('leaves no orphaned snapshot or share after kill -9 between Commit and Expose', async () => {
