@@ -11,7 +11,7 @@
  */
 import { isAbsolute, normalize } from 'node:path';
 import createDebug from 'debug';
-import { run } from '../storage/exec.js';
+import { run } from '../sys/exec.js';
 import { getParam, parseBool, parseSmbConf, type SmbConfSection } from './smbconf.js';
 import type { Share, ShareRegistry } from './types.js';
 

@@ -33,7 +33,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { CommandError, run } from '../storage/exec.js';
+import { CommandError, run } from '../sys/exec.js';
 import { assertConfSafe, normalizeParam, parseSmbConf, renderSection, type SmbConfSection } from './smbconf.js';
 import type { PublishRequest, SharePublisher } from './types.js';
 

@@ -6,7 +6,7 @@
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { ATOMIC_TMP_PREFIX, writeFileAtomic } from '../storage/atomic.js';
+import { ATOMIC_TMP_PREFIX, writeFileAtomic } from '../sys/atomic.js';
 import { shareKey } from './registry.js';
 import type { PublishRequest, Share, SharePublisher, ShareRegistry } from './types.js';
 

@@ -19,7 +19,7 @@ import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
 import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
-import { CommandError, abortError, run, which } from './exec.js';
+import { CommandError, abortError, run, which } from '../sys/exec.js';
 import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';

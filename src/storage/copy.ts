@@ -21,8 +21,8 @@ import { lstat, mkdir, readFile, readdir, realpath, rename, rm, stat } from 'nod
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
 import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
-import { abortError } from './exec.js';
-import { writeFileAtomic } from './atomic.js';
+import { abortError } from '../sys/exec.js';
+import { writeFileAtomic } from '../sys/atomic.js';
 import { isInside } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';

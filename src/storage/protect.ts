@@ -11,7 +11,7 @@
 import { chmod, lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { run, which } from './exec.js';
+import { run, which } from '../sys/exec.js';
 
 const debug = createDebug('fsrvp:storage');
 

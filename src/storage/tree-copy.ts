@@ -17,7 +17,7 @@ import { constants as fsc } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, opendir, readdir, readlink, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import createDebug from 'debug';
-import { abortError, pipeline, which } from './exec.js';
+import { abortError, pipeline, which } from '../sys/exec.js';
 
 const debug = createDebug('fsrvp:storage');
 

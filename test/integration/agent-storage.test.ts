@@ -14,7 +14,7 @@ import { FsrvpClient } from '../../src/client/fsrvp-client.js';
 import { CTX, ATTR } from '../../src/fsrvp/codes.js';
 import { StateStore } from '../../src/fsrvp/store.js';
 import { STANDALONE_FILE } from '../../src/shares/standalone.js';
-import { run } from '../../src/storage/exec.js';
+import { run } from '../../src/sys/exec.js';
 import { unprotectTree } from '../../src/storage/protect.js';
 import { createLoopFs, requireTools, type LoopFs, type LoopFsType } from '../../tools/lib/loopfs.js';
 import { repoRoot } from '../helpers/fixtures.js';

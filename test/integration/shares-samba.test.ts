@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../src/storage/exec.js';
+import { run } from '../../src/sys/exec.js';
 import { SambaShareRegistry } from '../../src/shares/registry.js';
 import { SambaRegistryPublisher } from '../../src/shares/samba.js';
 import { getParam, parseSmbConf } from '../../src/shares/smbconf.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BtrfsBackend } from '../../src/storage/btrfs.js';
 import { CopyBackend } from '../../src/storage/copy.js';
-import { run } from '../../src/storage/exec.js';
+import { run } from '../../src/sys/exec.js';
 import { parseSnapshotName } from '../../src/storage/naming.js';
 import { sharePathInSnapshot } from '../../src/storage/paths.js';
 import { restore } from '../../src/storage/retention.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CopyBackend } from '../../src/storage/copy.js';
-import { run } from '../../src/storage/exec.js';
+import { run } from '../../src/sys/exec.js';
 import { createLoopFs, requireTools, type LoopFs } from '../../tools/lib/loopfs.js';
 
 async function errno(p: Promise<unknown>): Promise<string | undefined> {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CommandError, commandLine, pipeline, run, which } from '../../src/storage/exec.js';
+import { CommandError, commandLine, pipeline, run, which } from '../../src/sys/exec.js';
 
 describe('exec wrapper', () => {
   it('passes arguments verbatim (no shell) and returns output', async () => {

@@ -11,7 +11,7 @@ import { FsrvpClient } from '../../src/client/fsrvp-client.js';
 import { BtrfsBackend } from '../../src/storage/btrfs.js';
 import { CopyBackend } from '../../src/storage/copy.js';
 import type { SnapshotBackend } from '../../src/storage/backend.js';
-import { run } from '../../src/storage/exec.js';
+import { run } from '../../src/sys/exec.js';
 import { createLoopFs, type LoopFs } from '../lib/loopfs.js';
 import { rate, report } from './measure.js';
 import { startBenchAgent } from './agent.js';

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, which } from '../../src/storage/exec.js';
+import { run, which } from '../../src/sys/exec.js';
 
 export type LoopFsType = 'btrfs' | 'xfs' | 'ext4';
 
