@@ -90,6 +90,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       if (e.kind === 'denied') console.error(`fsrvpd: denied ${e.op} for ${e.caller.accountName ?? e.caller.sids.join(',')}: ${e.reason}`);
       else if (e.kind === 'expired') console.error(`fsrvpd: message sequence timer expired; removed sets ${e.setIds.join(', ')}`);
       else if (e.kind === 'refused') console.error(`fsrvpd: ${e.share} cannot be shadow-copied: ${e.reason}`);
+      else if (e.kind === 'progress') console.error(`fsrvpd: ${e.what}: ${e.done}${e.total === undefined ? '' : ` of ${e.total}`} entries copied`);
       else console.error(`fsrvpd: cleanup failed for ${e.what}: ${e.reason}`);
     },
   });

@@ -8,6 +8,7 @@ import { RpcClient } from '../dcerpc/client.js';
 import { NDR20, syntaxId } from '../dcerpc/syntax.js';
 import { ATTR, CTX, FSRVP_UUID, FSRVP_VERSION, HRESULT, hresultName } from '../fsrvp/codes.js';
 import * as Idl from '../fsrvp/idl.js';
+import type { Operation } from '../dcerpc/interface.js';
 
 export interface ConnectOptions {
   host?: string;
@@ -28,8 +29,22 @@ const ok = <T extends { result: number }>(op: string, res: T): T => {
   return res;
 };
 
+/** MS-FSRVP 3.2.2: a client's RPC call timeout, used for every call without a timeout of its own. */
+export const RPC_CALL_TIMEOUT_MS = 180_000;
+/** How much longer than a call's TimeOutInMilliseconds the client waits for the answer. */
+const ANSWER_MARGIN_MS = 30_000;
+
 export class FsrvpClient {
   private constructor(readonly rpc: RpcClient) {}
+
+  private call<Req, Res>(op: Operation<Req, Res>, req: Req, timeoutMs = RPC_CALL_TIMEOUT_MS): Promise<Res> {
+    return this.rpc.callOp(op, req, { timeoutMs });
+  }
+
+  /** The wait for a call that carries TimeOutInMilliseconds (0 = no limit on the server). */
+  private static waitFor(serverTimeoutMs: number): number {
+    return serverTimeoutMs === 0 ? 2 ** 31 - 1 : serverTimeoutMs + ANSWER_MARGIN_MS;
+  }
 
   /** Connects and binds the FSRVP interface with NDR20 on context 0. */
   static async connect(opts: ConnectOptions): Promise<FsrvpClient> {
@@ -54,43 +69,43 @@ export class FsrvpClient {
   }
 
   getSupportedVersion() {
-    return this.rpc.callOp(Idl.GetSupportedVersion, {});
+    return this.call(Idl.GetSupportedVersion, {});
   }
   setContext(Context: number) {
-    return this.rpc.callOp(Idl.SetContext, { Context });
+    return this.call(Idl.SetContext, { Context });
   }
   startShadowCopySet(ClientShadowCopySetId: string = randomUUID()) {
-    return this.rpc.callOp(Idl.StartShadowCopySet, { ClientShadowCopySetId });
+    return this.call(Idl.StartShadowCopySet, { ClientShadowCopySetId });
   }
   addToShadowCopySet(ShadowCopySetId: string, ShareName: string, ClientShadowCopyId: string = randomUUID()) {
-    return this.rpc.callOp(Idl.AddToShadowCopySet, { ClientShadowCopyId, ShadowCopySetId, ShareName });
+    return this.call(Idl.AddToShadowCopySet, { ClientShadowCopyId, ShadowCopySetId, ShareName });
   }
   prepareShadowCopySet(ShadowCopySetId: string, TimeOutInMilliseconds = 1_800_000) {
-    return this.rpc.callOp(Idl.PrepareShadowCopySet, { ShadowCopySetId, TimeOutInMilliseconds });
+    return this.call(Idl.PrepareShadowCopySet, { ShadowCopySetId, TimeOutInMilliseconds }, FsrvpClient.waitFor(TimeOutInMilliseconds));
   }
   commitShadowCopySet(ShadowCopySetId: string, TimeOutInMilliseconds = 60_000) {
-    return this.rpc.callOp(Idl.CommitShadowCopySet, { ShadowCopySetId, TimeOutInMilliseconds });
+    return this.call(Idl.CommitShadowCopySet, { ShadowCopySetId, TimeOutInMilliseconds }, FsrvpClient.waitFor(TimeOutInMilliseconds));
   }
   exposeShadowCopySet(ShadowCopySetId: string, TimeOutInMilliseconds = 1_800_000) {
-    return this.rpc.callOp(Idl.ExposeShadowCopySet, { ShadowCopySetId, TimeOutInMilliseconds });
+    return this.call(Idl.ExposeShadowCopySet, { ShadowCopySetId, TimeOutInMilliseconds }, FsrvpClient.waitFor(TimeOutInMilliseconds));
   }
   recoveryCompleteShadowCopySet(ShadowCopySetId: string) {
-    return this.rpc.callOp(Idl.RecoveryCompleteShadowCopySet, { ShadowCopySetId });
+    return this.call(Idl.RecoveryCompleteShadowCopySet, { ShadowCopySetId });
   }
   abortShadowCopySet(ShadowCopySetId: string) {
-    return this.rpc.callOp(Idl.AbortShadowCopySet, { ShadowCopySetId });
+    return this.call(Idl.AbortShadowCopySet, { ShadowCopySetId });
   }
   isPathSupported(ShareName: string) {
-    return this.rpc.callOp(Idl.IsPathSupported, { ShareName });
+    return this.call(Idl.IsPathSupported, { ShareName });
   }
   isPathShadowCopied(ShareName: string) {
-    return this.rpc.callOp(Idl.IsPathShadowCopied, { ShareName });
+    return this.call(Idl.IsPathShadowCopied, { ShareName });
   }
   getShareMapping(ShadowCopyId: string, ShadowCopySetId: string, ShareName: string, Level = 1) {
-    return this.rpc.callOp(Idl.GetShareMapping, { ShadowCopyId, ShadowCopySetId, ShareName, Level });
+    return this.call(Idl.GetShareMapping, { ShadowCopyId, ShadowCopySetId, ShareName, Level });
   }
   deleteShareMapping(ShadowCopySetId: string, ShadowCopyId: string, ShareName: string) {
-    return this.rpc.callOp(Idl.DeleteShareMapping, { ShadowCopySetId, ShadowCopyId, ShareName });
+    return this.call(Idl.DeleteShareMapping, { ShadowCopySetId, ShadowCopyId, ShareName });
   }
 
   /**

@@ -15,6 +15,8 @@ export type FsrvpMode = 'samba' | 'strict';
 export type FsrvpEvent =
   | { readonly kind: 'denied'; readonly op: string; readonly reason: string; readonly caller: CallerIdentity }
   | { readonly kind: 'expired'; readonly setIds: readonly string[] }
+  /** Long work under way (a copy-backend snapshot): entries done of total, every few seconds. */
+  | { readonly kind: 'progress'; readonly what: string; readonly done: number; readonly total: number | undefined }
   /** A share that cannot be shadow-copied (directory policy, filesystem, backend), and why. */
   | { readonly kind: 'refused'; readonly share: string; readonly reason: string }
   | { readonly kind: 'cleanup-failed'; readonly what: string; readonly reason: string };

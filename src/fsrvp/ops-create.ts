@@ -62,6 +62,8 @@ export async function prepareShadowCopySet(
   return { result: hresultOf(outcome.error) };
 }
 
+const PROGRESS_EVERY_MS = 5000;
+
 /**
  * Takes one snapshot per shadow copy (that is, per volume), concurrently. If any fails, or the
  * signal fires, every snapshot this call made is deleted before it rejects.
@@ -71,7 +73,15 @@ async function takeSnapshots(
 ): Promise<SnapshotRef[]> {
   const results = await Promise.allSettled(copies.map(async (c) => {
     signal.throwIfAborted();
-    return backendOf(core, c.volume.backend).create(c.volume, { shadowCopyId: c.id, writable, signal });
+    // Long copies report how far they are, at most every PROGRESS_EVERY_MS.
+    let last = Date.now();
+    const progress = (done: number, total: number | undefined): void => {
+      const now = Date.now();
+      if (now - last < PROGRESS_EVERY_MS) return;
+      last = now;
+      core.emit({ kind: 'progress', what: `snapshot of ${c.volume.root}`, done, total });
+    };
+    return backendOf(core, c.volume.backend).create(c.volume, { shadowCopyId: c.id, writable, signal, progress });
   }));
   const made = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ snapshot: r.value, volume: (copies[i] as ShadowCopyState).volume }] : []));
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
