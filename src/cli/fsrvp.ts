@@ -8,6 +8,7 @@ import { CTX, hresultName } from '../fsrvp/codes.js';
 import { ConfigError } from './config.js';
 import { RestoreError } from '../storage/retention.js';
 import { runSnapshots, SnapshotsUsageError } from './snapshots.js';
+import { packageVersion } from './version.js';
 
 const HELP = `usage: fsrvp <command> [arguments] [--host H] [--port P] [--server NAME]
 
@@ -35,6 +36,7 @@ Options:
   --server NAME              host part of the UNC names sent (default 127.0.0.1); the agent
                              never contacts it
   -h, --help                 this text
+  --version                  print the version
 
 SHARE is a share name ("demo") or a UNC ("\\\\server\\demo\\").
 Exit status: 0 on success, 1 when a call returned an error, 2 for bad usage.
@@ -102,6 +104,10 @@ function result(op: string, r: { result: number }, detail = ''): number {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version') {
+    console.log(`fsrvp ${packageVersion()}`);
+    return 0;
+  }
   if (cmd === 'snapshots') return runSnapshots(rest);
   if (!cmd || cmd === '-h' || cmd === '--help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(HELP);

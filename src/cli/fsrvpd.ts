@@ -6,8 +6,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, defaultConfig, loadConfig, type AgentConfig } from './config.js';
+import { ConfigError, type AgentConfig } from './config.js';
+import { configFromArgs } from './args.js';
 import { startAgent } from './agent.js';
+import { packageVersion } from './version.js';
 
 const HELP = `usage: fsrvpd [run] [options]
        fsrvpd doctor [--apply] [--config smb.conf] [--socket-dir DIR]
@@ -30,71 +32,13 @@ Options:
                          "fss: sequence timeout"); 0 disables it
   --strict               follow MS-FSRVP as written where Samba's clients expect otherwise
   -h, --help             this text
+  --version              print the version
 
 Logging: DEBUG=fsrvp:* fsrvpd … for protocol and storage traces.
 Subcommands:
   doctor        inspect a Samba host and say what is missing to serve FSRVP behind smbd
   print-config  print the effective configuration as JSON and exit
 `;
-
-function takeValue(argv: string[], i: number, name: string): string {
-  const v = argv[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new ConfigError(`${name} needs a value`);
-  return v;
-}
-
-/** Parses options into a configuration: the file (or the embedded default), then overrides. */
-export function configFromArgs(argv: string[]): { config: AgentConfig; embedded: boolean } {
-  let file: string | undefined;
-  const overrides: ((c: AgentConfig) => void)[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    switch (a) {
-      case '--config':
-        file = takeValue(argv, i++, a);
-        break;
-      case '--tcp': {
-        const v = takeValue(argv, i++, a);
-        const m = /^(.*):(\d+)$/.exec(v);
-        if (!m) throw new ConfigError(`--tcp takes HOST:PORT, not ${v}`);
-        const host = m[1] as string;
-        if (!/^(127\.\d+\.\d+\.\d+|localhost|\[?::1\]?)$/.test(host)) throw new ConfigError('--tcp: loopback addresses only');
-        overrides.push((c) => {
-          c.listen.tcp = { host: host.replace(/^\[|\]$/g, ''), port: Number(m[2]), caller: c.listen.tcp?.caller ?? defaultConfig().listen.tcp!.caller };
-        });
-        break;
-      }
-      case '--no-tcp':
-        overrides.push((c) => delete c.listen.tcp);
-        break;
-      case '--samba-socket-dir': {
-        const dir = takeValue(argv, i++, a);
-        overrides.push((c) => (c.listen.samba = { socketDir: dir, byteMode: false }));
-        break;
-      }
-      case '--state-dir': {
-        const dir = takeValue(argv, i++, a);
-        overrides.push((c) => (c.stateDir = dir));
-        break;
-      }
-      case '--sequence-timeout': {
-        const v = Number(takeValue(argv, i++, a));
-        if (!Number.isInteger(v) || v < 0) throw new ConfigError('--sequence-timeout takes whole seconds >= 0');
-        overrides.push((c) => (c.sequenceTimeoutSeconds = v));
-        break;
-      }
-      case '--strict':
-        overrides.push((c) => (c.mode = 'strict'));
-        break;
-      default:
-        throw new ConfigError(`unknown option ${a} (see --help)`);
-    }
-  }
-  const config = file ? loadConfig(file) : defaultConfig();
-  for (const o of overrides) o(config);
-  if (!config.listen.tcp && !config.listen.samba) throw new ConfigError('no listener left: keep TCP or give --samba-socket-dir');
-  return { config, embedded: file === undefined };
-}
 
 /** Creates the demo share of the embedded default with a few files, once. */
 async function prepareDemo(config: AgentConfig): Promise<void> {
@@ -137,6 +81,10 @@ async function run(argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    console.log(`fsrvpd ${packageVersion()}`);
     return 0;
   }
   const [cmd, ...rest] = argv;

@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, defaultConfig, loadConfig, parseConfig } from '../../src/cli/config.js';
+import { configFromArgs } from '../../src/cli/args.js';
+
+describe('configuration file', () => {
+  it('fills every missing key from the embedded default', () => {
+    const c = parseConfig({ netbiosName: 'FILER' });
+    expect(c.netbiosName).toBe('FILER');
+    expect(c.listen.tcp?.host).toBe('127.0.0.1');
+    expect(c.shares.static?.demo).toBeDefined();
+    expect(c.mode).toBe('samba');
+  });
+
+  it.each([
+    [{ netbiosName: 'A-NAME-LONGER-THAN-15' }, /at most 15/],
+    [{ nosuchkey: 1 }, /\$\.nosuchkey: unknown key/],
+    [{ mode: 'lenient' }, /\$\.mode: must be one of samba, strict/],
+    [{ listen: { tcp: { host: '0.0.0.0' } } }, /loopback only/],
+    [{ listen: { tcp: { host: '192.168.1.5' } } }, /loopback only/],
+    [{ listen: {} }, /at least one of tcp, samba/],
+    [{ authz: { allowSids: ['S-1-5-32-544', 'Administrators'] } }, /allowSids\[1\]: not a SID/],
+    [{ sequenceTimeoutSeconds: -1 }, /sequenceTimeoutSeconds/],
+    [{ storage: { defaultBackend: 'zfs' } }, /defaultBackend: must be one of btrfs, copy/],
+    [{ shares: { static: { data: { path: '' } } } }, /shares\.static\.data\.path/],
+  ])('rejects %j with a message naming the key', (json, message) => {
+    expect(() => parseConfig(json, 'test.json')).toThrow(ConfigError);
+    expect(() => parseConfig(json, 'test.json')).toThrow(message);
+  });
+
+  it('reports unreadable files and bad JSON with the file name', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fsrvp-cfg-'));
+    try {
+      const f = join(dir, 'bad.json');
+      writeFileSync(f, '{ "netbiosName": ');
+      expect(() => loadConfig(f)).toThrow(/bad\.json: not valid JSON/);
+      expect(() => loadConfig(join(dir, 'missing.json'))).toThrow(/missing\.json: cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fsrvpd options', () => {
+  it('runs the embedded default without --config', () => {
+    const { config, embedded } = configFromArgs([]);
+    expect(embedded).toBe(true);
+    expect(config).toEqual(defaultConfig());
+  });
+
+  it('applies overrides over the configuration', () => {
+    const { config } = configFromArgs(['--tcp', '127.0.0.2:9000', '--samba-socket-dir', '/run/x', '--sequence-timeout', '1', '--strict']);
+    expect(config.listen.tcp).toMatchObject({ host: '127.0.0.2', port: 9000 });
+    expect(config.listen.samba).toEqual({ socketDir: '/run/x', byteMode: false });
+    expect(config.sequenceTimeoutSeconds).toBe(1);
+    expect(config.mode).toBe('strict');
+  });
+
+  it.each([
+    [['--tcp', '10.0.0.1:7135'], /loopback/],
+    [['--tcp', 'nonsense'], /HOST:PORT/],
+    [['--no-tcp'], /no listener left/],
+    [['--sequence-timeout', 'soon'], /whole seconds/],
+    [['--frobnicate'], /unknown option --frobnicate/],
+    [['--config'], /--config needs a value/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => configFromArgs(argv)).toThrow(message);
+  });
+});
