@@ -69,3 +69,15 @@ describe('fsrvpd options', () => {
     expect(() => configFromArgs(argv)).toThrow(message);
   });
 });
+
+describe('shipped examples', () => {
+  it('examples/fsrvpd.json is a valid production configuration (Samba socket, no TCP)', async () => {
+    const { repoRoot } = await import('../helpers/fixtures.js');
+    const c = loadConfig(join(repoRoot, 'examples', 'fsrvpd.json'));
+    expect(c.listen.tcp).toBeUndefined();
+    expect(c.listen.samba?.socketDir).toBe('/run/fsrvpd');
+    expect(c.publisher.type).toBe('samba');
+    expect(c.shares.samba).toEqual({});
+    expect(c.authz.allowAccounts).toEqual(['EXAMPLE\\BACKUP01$']);
+  });
+});
