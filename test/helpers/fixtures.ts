@@ -1,6 +1,10 @@
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readdirSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { loadCapture, type CapturedPdu } from '../../src/replay/capture.js';
+
+export type { CapturedPdu };
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '..', '..');
@@ -10,21 +14,9 @@ export function fixturePath(...parts: string[]): string {
   return join(repoRoot, 'fixtures', ...parts);
 }
 
-export interface PduRecord {
-  conn: number;
-  pipe: string;
-  n: number;
-  dir: 'c2s' | 's2c';
-  ptype: string;
-  call_id: number;
-  opnum?: number;
-  op?: string;
-  hex: string;
-}
-
-export function samplePdus(name: string): PduRecord[] {
-  const text = readFileSync(fixturePath('samba', `${name}.pdus.jsonl`), 'utf8');
-  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as PduRecord);
+/** The PDUs of one capture in fixtures/samba (the replay tool's own loader). */
+export function samplePdus(name: string): CapturedPdu[] {
+  return loadCapture(fixturePath('samba', `${name}.pdus.jsonl`));
 }
 
 export function allSampleNames(): string[] {

@@ -9,20 +9,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsrvpClient } from '../../src/client/fsrvp-client.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { startTempAgent, type TempAgent } from '../../tools/lib/temp-agent.js';
 import { requireTool } from '../helpers/tools.js';
 
 const WARNING = 6291456; // _ws.expert.severity: chat 2097152, note 4194304, warn 6291456, error 8388608
 
 describe('tshark decodes our FSRVP traffic as well-formed', () => {
-  let t: TestAgent;
+  let t: TempAgent;
   let dir: string;
   let capture: string;
   let tshark: ChildProcess | undefined;
 
   beforeAll(async () => {
     requireTool('tshark', 'tshark');
-    t = await startTestAgent();
+    t = await startTempAgent();
     dir = mkdtempSync(join(tmpdir(), 'fsrvp-tshark-'));
     capture = join(dir, 'session.pcapng');
     tshark = spawn('tshark', ['-i', 'lo', '-f', `tcp port ${t.port}`, '-w', capture, '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FsrvpClient, RPC_CALL_TIMEOUT_MS } from '../../src/client/fsrvp-client.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { startTempAgent, type TempAgent } from '../../tools/lib/temp-agent.js';
 
 describe('FsrvpClient waits as long as a call may take', () => {
-  let t: TestAgent;
+  let t: TempAgent;
   beforeAll(async () => {
-    t = await startTestAgent();
+    t = await startTempAgent();
   });
   afterAll(async () => {
     await t.stop();

@@ -3,7 +3,7 @@ import { fuzzNdr, replayNdrFinding } from '../../src/fuzz/ndr-target.js';
 import { fuzzServer } from '../../src/fuzz/server-target.js';
 import { mutate } from '../../src/fuzz/mutate.js';
 import { Rng } from '../../src/ndr/index.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { startTempAgent, type TempAgent } from '../../tools/lib/temp-agent.js';
 
 describe('fuzzing the decoders in process', () => {
   it('finds nothing but NdrErrors in 20,000 mutated stubs, and is deterministic per seed', () => {
@@ -24,9 +24,9 @@ describe('fuzzing the decoders in process', () => {
 });
 
 describe('fuzzing a running agent over TCP', () => {
-  let t: TestAgent;
+  let t: TempAgent;
   beforeAll(async () => {
-    t = await startTestAgent();
+    t = await startTempAgent();
   });
   afterAll(async () => {
     await t.stop();

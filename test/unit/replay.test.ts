@@ -3,7 +3,7 @@ import { loadCapture } from '../../src/replay/capture.js';
 import { replay } from '../../src/replay/replay.js';
 import { compareValues, rewriteValue } from '../../src/replay/rewrite.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { startTempAgent, type TempAgent } from '../../tools/lib/temp-agent.js';
 
 describe('replay rewriting', () => {
   it('maps GUIDs, UNC names and exposed names', () => {
@@ -21,9 +21,9 @@ describe('replay rewriting', () => {
 });
 
 describe('replaying Samba captures against the agent', () => {
-  let t: TestAgent;
+  let t: TempAgent;
   beforeAll(async () => {
-    t = await startTestAgent();
+    t = await startTempAgent();
   });
   afterAll(async () => {
     await t.stop();

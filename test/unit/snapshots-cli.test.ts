@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FsrvpClient } from '../../src/client/fsrvp-client.js';
 import { runSnapshots, SnapshotsUsageError } from '../../src/cli/snapshots.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { startTempAgent, type TempAgent } from '../../tools/lib/temp-agent.js';
 
 /** Runs `fsrvp snapshots …` in process and returns what it printed. */
 async function snapshots(configFile: string, ...argv: string[]): Promise<string> {
@@ -18,15 +18,17 @@ async function snapshots(configFile: string, ...argv: string[]): Promise<string>
 }
 
 describe('fsrvp snapshots: list, restore, prune of retained snapshots', () => {
-  let t: TestAgent | undefined;
+  let t: TempAgent | undefined;
   afterEach(async () => {
     await t?.stop();
     t = undefined;
   });
 
   it('keeps snapshots after delete, restores from them, and prunes the oldest', async () => {
-    t = await startTestAgent((c) => {
-      c.retainSnapshots = true;
+    t = await startTempAgent({
+      tweak: (c) => {
+        c.retainSnapshots = true;
+      },
     });
     const cfg = join(t.dir, 'config.json');
     writeFileSync(cfg, JSON.stringify({

@@ -13,8 +13,8 @@ import { CopyBackend } from '../../src/storage/copy.js';
 import type { SnapshotBackend } from '../../src/storage/backend.js';
 import { run } from '../../src/sys/exec.js';
 import { createLoopFs, type LoopFs } from '../lib/loopfs.js';
-import { rate, report } from './measure.js';
-import { startBenchAgent } from './agent.js';
+import { benchSeed, rate, report } from './measure.js';
+import { startTempAgent } from '../lib/temp-agent.js';
 
 async function measure(label: string, backendName: 'copy' | 'btrfs', sharePath: string, backend: SnapshotBackend, seconds: number): Promise<void> {
   const volume = await backend.volumeOf(sharePath);
@@ -23,11 +23,11 @@ async function measure(label: string, backendName: 'copy' | 'btrfs', sharePath: 
     const snap = await backend.create(volume, { shadowCopyId: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`, writable: false });
     await backend.delete(snap);
   }, seconds, 5);
-  const agent = await startBenchAgent((c) => {
+  const agent = await startTempAgent({ prefix: 'fsrvp-bench-', seed: benchSeed, tweak: (c) => {
     c.shares = { static: { bench: { path: sharePath, backend: backendName } } };
     if (backendName === 'btrfs') delete c.storage.snapshotDir;
     c.sequenceTimeoutSeconds = 0;
-  });
+  } });
   const client = await FsrvpClient.connect({ port: agent.port });
   try {
     const ours = await rate(`${label}: full FSRVP cycles`, () => client.cycle({ shares: ['bench'], serverName: '127.0.0.1' }), seconds, 5);
@@ -41,7 +41,7 @@ async function measure(label: string, backendName: 'copy' | 'btrfs', sharePath: 
 
 export async function benchCycle(seconds: number): Promise<void> {
   console.log('-- Full cycles (one share, 64 KiB of data, one TCP client)');
-  const copyAgent = await startBenchAgent();
+  const copyAgent = await startTempAgent({ prefix: 'fsrvp-bench-', seed: benchSeed });
   const copyShare = join(copyAgent.dir, 'copy-share');
   await mkdir(join(copyShare, 'sub'), { recursive: true });
   await writeFile(join(copyShare, 'sub', 'data.bin'), Buffer.alloc(64 * 1024, 1));

@@ -1,4 +1,11 @@
 /** Measurement helpers for the benchmark scripts: rates over a fixed wall-clock budget. */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** What benchmark shares hold: 64 KiB of data. */
+export async function benchSeed(sharePath: string): Promise<void> {
+  await writeFile(join(sharePath, 'data.bin'), Buffer.alloc(64 * 1024, 7));
+}
 
 export interface Rate {
   label: string;

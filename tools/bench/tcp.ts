@@ -6,8 +6,8 @@
 import { createServer, type Server } from 'node:net';
 import { RpcClient } from '../../src/dcerpc/client.js';
 import { FsrvpClient } from '../../src/client/fsrvp-client.js';
-import { rate, report, type Rate } from './measure.js';
-import { startBenchAgent } from './agent.js';
+import { benchSeed, rate, report, type Rate } from './measure.js';
+import { startTempAgent } from '../lib/temp-agent.js';
 
 const REQUEST = Uint8Array.from(Buffer.from('050000031000000018000000020000000000000000000000', 'hex'));
 
@@ -32,7 +32,7 @@ async function concurrent(label: string, n: number, seconds: number, makeCall: (
 
 export async function benchTcp(seconds: number): Promise<void> {
   console.log('-- TCP (GetSupportedVersion round trips)');
-  const agent = await startBenchAgent();
+  const agent = await startTempAgent({ prefix: 'fsrvp-bench-', seed: benchSeed });
   const echo = await echoServer();
   const clients: { close(): Promise<void> }[] = [];
   try {
