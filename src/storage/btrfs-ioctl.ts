@@ -1,0 +1,77 @@
+/**
+ * btrfs snapshot create/delete and the read-only flag by ioctl, through the long-lived Python
+ * helper (src/sys/helpers/fsrvp_helper.py, mode `btrfs`): no `btrfs` process per operation.
+ * The ioctls (linux/btrfs.h): BTRFS_IOC_SNAP_CREATE_V2 (flag BTRFS_SUBVOL_RDONLY for read-only
+ * snapshots), BTRFS_IOC_SNAP_DESTROY, BTRFS_IOC_SUBVOL_GETFLAGS/SETFLAGS — the ones
+ * `btrfs subvolume snapshot`, `btrfs subvolume delete` and `btrfs property set … ro` issue.
+ *
+ * Failures: HelperUnavailableError (no interpreter or script: use the btrfs tool), HelperFailure
+ * (the helper died or timed out), HelperError with `code` = the errno name (EEXIST, ENOTTY, …).
+ */
+import { HelperError, type HelperProcess } from '../sys/helper-process.js';
+import { acquireHelper, type FsrvpHelperOptions, type HelperLease } from '../sys/helpers/fsrvp-helper.js';
+
+/** errno names that say these ioctls cannot work here at all: the btrfs tool is used from then on. */
+export const IOCTL_UNSUPPORTED_CODES: ReadonlySet<string> = new Set(['ENOTTY', 'ENOSYS', 'EOPNOTSUPP']);
+/**
+ * errno names after which the btrfs tool redoes this one call (it reports the failure in its own
+ * words, or succeeds where a kernel check differs): a refusal that may concern only this
+ * subvolume or this moment (EPERM: the default subvolume, a send in progress, …).
+ */
+export const IOCTL_RETRY_WITH_TOOL_CODES: ReadonlySet<string> = new Set(['EPERM', 'EACCES', 'EINVAL']);
+
+/** Whether `e` says the ioctl path cannot work here (as opposed to a failure of the operation itself). */
+export function isIoctlUnsupported(e: unknown): boolean {
+  return e instanceof HelperError && IOCTL_UNSUPPORTED_CODES.has(e.code);
+}
+
+/** Whether the btrfs tool should redo the call that failed with `e`. */
+export function isIoctlRefusal(e: unknown): boolean {
+  return e instanceof HelperError && (IOCTL_UNSUPPORTED_CODES.has(e.code) || IOCTL_RETRY_WITH_TOOL_CODES.has(e.code));
+}
+
+export interface BtrfsIoctlOptions extends FsrvpHelperOptions {
+  /** Timeout of each operation, ms. */
+  readonly timeoutMs: number;
+}
+
+export class BtrfsIoctl {
+  private lease: HelperLease | undefined;
+
+  constructor(private readonly options: BtrfsIoctlOptions) {}
+
+  private get helper(): HelperProcess {
+    this.lease ??= acquireHelper('btrfs', [], this.options);
+    return this.lease.helper;
+  }
+
+  private call<T>(op: string, args: Record<string, unknown>): Promise<T> {
+    return this.helper.request<T>(op, args, { timeoutMs: this.options.timeoutMs });
+  }
+
+  /** Snapshots the subvolume at `source` as `dest` (which must not exist), read-only or writable. */
+  async snapshot(source: string, dest: string, readOnly: boolean): Promise<void> {
+    await this.call('snapshot', { source, dest, readonly: readOnly });
+  }
+
+  /** Deletes the subvolume at `path` (the helper checks it is a subvolume root first). */
+  async destroy(path: string): Promise<void> {
+    await this.call('destroy', { path });
+  }
+
+  /** Sets the read-only flag of the subvolume at `path`; true when it changed. */
+  async setReadOnly(path: string): Promise<boolean> {
+    return (await this.call<{ changed: boolean }>('set_readonly', { path, readonly: true })).changed;
+  }
+
+  /** Whether the subvolume at `path` has the read-only flag. */
+  async isReadOnly(path: string): Promise<boolean> {
+    return (await this.call<{ readonly: boolean }>('get_flags', { path })).readonly;
+  }
+
+  async close(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    await lease?.release();
+  }
+}

@@ -1,0 +1,557 @@
+#!/usr/bin/python3
+"""Long-lived helper of the fsrvp agent (see src/sys/helper-process.ts for the protocol).
+
+Modes (first argument):
+  btrfs              btrfs snapshot create/delete and the read-only flag, by ioctl
+  smbconf [SMB.CONF] Samba registry shares (samba.samba3.smbconf, registry backend) and the
+                     share security descriptors stored in share_info.tdb
+  ping               only the common operations (for tests)
+
+One JSON object per line on stdin: {"id": n, "op": "...", "args": {...}}; one reply per line:
+{"id": n, "ok": true, "result": ...} or {"id": n, "ok": false, "error": {"code", "message", "errno"?}}.
+The first line written says whether the mode can work here ({"ready": true, "info": {...}} or
+{"ready": false, "error": "..."}). End of stdin: finish the requests in progress, then exit.
+
+The protocol has its own copy of stdout; file descriptor 1 is pointed at stderr so that nothing a
+C library prints can corrupt it.
+"""
+import errno
+import json
+import os
+import stat
+import struct
+import sys
+import threading
+
+PROTOCOL = 1
+
+
+class OpError(Exception):
+    """A failure reported to the caller with a code (an errno name or a Samba error name)."""
+
+    def __init__(self, code, message, err=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.errno = err
+
+
+def os_error(e, what):
+    code = errno.errorcode.get(e.errno, 'EIO') if e.errno is not None else 'EIO'
+    return OpError(code, '%s: %s' % (what, e.strerror or str(e)), e.errno)
+
+
+class Channel:
+    """Writes replies, one JSON line each, from any thread."""
+
+    def __init__(self):
+        fd = os.dup(1)
+        os.dup2(2, 1)
+        self.out = os.fdopen(fd, 'w', encoding='utf-8')
+        self.lock = threading.Lock()
+
+    def send(self, obj):
+        line = json.dumps(obj, separators=(',', ':'), ensure_ascii=True) + '\n'
+        with self.lock:
+            self.out.write(line)
+            self.out.flush()
+
+
+# ---------------------------------------------------------------- btrfs
+
+# From linux/btrfs.h (UAPI): ioctl magic 0x94. _IOW(t, nr, size) = 1 << 30 | size << 16 | t << 8 | nr,
+# _IOR(...) = 2 << 30 | ...; both argument structures are 4096 bytes.
+#   BTRFS_IOC_SNAP_DESTROY    = _IOW(0x94, 15, struct btrfs_ioctl_vol_args)    = 0x5000940f
+#   BTRFS_IOC_SNAP_CREATE_V2  = _IOW(0x94, 23, struct btrfs_ioctl_vol_args_v2) = 0x50009417
+#   BTRFS_IOC_SUBVOL_GETFLAGS = _IOR(0x94, 25, __u64)                          = 0x80089419
+#   BTRFS_IOC_SUBVOL_SETFLAGS = _IOW(0x94, 26, __u64)                          = 0x4008941a
+# struct btrfs_ioctl_vol_args    { __s64 fd; char name[4088]; }
+# struct btrfs_ioctl_vol_args_v2 { __s64 fd; __u64 transid; __u64 flags; 32 bytes (size and
+#                                  qgroup_inherit pointer, or unused[4]); char name[4040]; }
+IOC_SNAP_DESTROY = 0x5000940f
+IOC_SNAP_CREATE_V2 = 0x50009417
+IOC_SUBVOL_GETFLAGS = 0x80089419
+IOC_SUBVOL_SETFLAGS = 0x4008941a
+SUBVOL_RDONLY = 1 << 1
+VOL_ARGS = struct.Struct('=q4088s')
+VOL_ARGS_V2 = struct.Struct('=qQQ32s4040s')
+SUBVOL_NAME_MAX = 4039
+FLAGS = struct.Struct('=Q')
+SUBVOLUME_INO = 256
+
+
+def _ioc(nr, size, write, read):
+    return (write and 1 << 30 or 0) | (read and 2 << 30 or 0) | size << 16 | 0x94 << 8 | nr
+
+
+# The numbers above, computed again from the layouts: a wrong constant must never reach the kernel.
+assert VOL_ARGS.size == 4096 and VOL_ARGS_V2.size == 4096 and FLAGS.size == 8
+assert IOC_SNAP_DESTROY == _ioc(15, VOL_ARGS.size, True, False)
+assert IOC_SNAP_CREATE_V2 == _ioc(23, VOL_ARGS_V2.size, True, False)
+assert IOC_SUBVOL_GETFLAGS == _ioc(25, FLAGS.size, False, True)
+assert IOC_SUBVOL_SETFLAGS == _ioc(26, FLAGS.size, True, False)
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def _entry_name(path):
+    """The last component of an absolute path, as bytes, checked for a subvolume name."""
+    if not isinstance(path, str) or not path.startswith('/'):
+        raise OpError('EINVAL', 'not an absolute path: %r' % (path,), errno.EINVAL)
+    parent, name = os.path.split(path.rstrip('/') or '/')
+    raw = os.fsencode(name)
+    if not raw or raw in (b'.', b'..') or b'\0' in raw:
+        raise OpError('EINVAL', 'not a subvolume name: %r' % (name,), errno.EINVAL)
+    if len(raw) > SUBVOL_NAME_MAX:
+        raise OpError('ENAMETOOLONG', 'name longer than %d bytes: %r' % (SUBVOL_NAME_MAX, name), errno.ENAMETOOLONG)
+    return parent, raw
+
+
+def _open_dir(path):
+    try:
+        return os.open(path, DIR_FLAGS)
+    except OSError as e:
+        raise os_error(e, 'open %s' % path)
+
+
+def _ioctl(fd, request, buf, what):
+    import fcntl
+    try:
+        fcntl.ioctl(fd, request, buf, True)
+    except OSError as e:
+        raise os_error(e, what)
+
+
+def _check_subvolume(path):
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise os_error(e, 'lstat %s' % path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_ino != SUBVOLUME_INO:
+        raise OpError('ENOTSUBVOL', '%s is not a btrfs subvolume' % path)
+
+
+def btrfs_snapshot(args):
+    source, dest, readonly = args.get('source'), args.get('dest'), bool(args.get('readonly'))
+    if not isinstance(source, str) or not source.startswith('/'):
+        raise OpError('EINVAL', 'not an absolute path: %r' % (source,), errno.EINVAL)
+    parent, name = _entry_name(dest)
+    src = _open_dir(source)
+    try:
+        dst = _open_dir(parent)
+        try:
+            buf = bytearray(VOL_ARGS_V2.pack(src, 0, SUBVOL_RDONLY if readonly else 0, b'', name))
+            _ioctl(dst, IOC_SNAP_CREATE_V2, buf, 'snapshot %s -> %s' % (source, dest))
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    return {}
+
+
+def btrfs_destroy(args):
+    path = args.get('path')
+    parent, name = _entry_name(path)
+    _check_subvolume(path)
+    fd = _open_dir(parent)
+    try:
+        buf = bytearray(VOL_ARGS.pack(0, name))
+        _ioctl(fd, IOC_SNAP_DESTROY, buf, 'delete subvolume %s' % path)
+    finally:
+        os.close(fd)
+    return {}
+
+
+def _get_flags(fd, path):
+    buf = bytearray(FLAGS.size)
+    _ioctl(fd, IOC_SUBVOL_GETFLAGS, buf, 'get subvolume flags of %s' % path)
+    return FLAGS.unpack(buf)[0]
+
+
+def btrfs_get_flags(args):
+    path = args.get('path')
+    _check_subvolume(path)
+    fd = _open_dir(path)
+    try:
+        return {'readonly': bool(_get_flags(fd, path) & SUBVOL_RDONLY)}
+    finally:
+        os.close(fd)
+
+
+def btrfs_set_readonly(args):
+    path = args.get('path')
+    want = bool(args.get('readonly', True))
+    _check_subvolume(path)
+    fd = _open_dir(path)
+    try:
+        flags = _get_flags(fd, path)
+        new = flags | SUBVOL_RDONLY if want else flags & ~SUBVOL_RDONLY
+        if new == flags:
+            return {'changed': False}
+        buf = bytearray(FLAGS.pack(new))
+        _ioctl(fd, IOC_SUBVOL_SETFLAGS, buf, 'set subvolume flags of %s' % path)
+        return {'changed': True}
+    finally:
+        os.close(fd)
+
+
+def btrfs_mode(_argv):
+    if not sys.platform.startswith('linux'):
+        raise OpError('ENOSYS', 'btrfs ioctls need Linux')
+    import fcntl  # noqa: F401  (fails early where there is no fcntl)
+    ops = {
+        'snapshot': btrfs_snapshot,
+        'destroy': btrfs_destroy,
+        'get_flags': btrfs_get_flags,
+        'set_readonly': btrfs_set_readonly,
+    }
+    # ioctls release the interpreter lock: independent snapshots may run at once.
+    return ops, {}, 4
+
+
+# ---------------------------------------------------------------- smbconf
+
+
+class SmbConf:
+    def __init__(self, config_file):
+        import samba.samba3.param as s3param
+        import samba.samba3.smbconf as s3smbconf
+        import samba.smbconf
+        import tdb
+        from samba.dcerpc import security
+        from samba.ndr import ndr_unpack
+        self.tdb = tdb
+        self.security = security
+        self.ndr_unpack = ndr_unpack
+        self.SMBConfError = samba.smbconf.SMBConfError
+        lp = s3param.get_context()
+        if config_file:
+            lp.load(config_file)
+        else:
+            lp.load_default()
+        self.config_file = lp.configfile
+        self.share_info = lp.state_path('share_info.tdb')
+        self.messaging_dirs = ('private dir', 'lock directory', 'state directory', 'cache directory', 'pid directory')
+        self.dirs = {name: lp.get(name) for name in self.messaging_dirs}
+        self.pid_file = os.path.join(self.dirs['pid directory'], 'smbd.pid')
+        self.conf = s3smbconf.init_reg(None)
+        self.messaging = None
+
+    def info(self):
+        return {'configfile': self.config_file, 'shareInfo': self.share_info, 'pidFile': self.pid_file}
+
+    def ops(self):
+        return {
+            'share_get': self.guard(self.share_get),
+            'shares_get': self.guard(self.shares_get),
+            'share_list': self.guard(self.share_list),
+            'share_create': self.guard(self.share_create),
+            'share_update': self.guard(self.share_update),
+            'share_delete': self.guard(self.share_delete),
+            'sd_get': self.guard(self.sd_get),
+            'sd_delete': self.guard(self.sd_delete),
+            'close_share': self.guard(self.close_share),
+        }
+
+    def guard(self, fn):
+        def run(args):
+            try:
+                return fn(args)
+            except self.SMBConfError as e:
+                raise self.sbc_error(e)
+        return run
+
+    def sbc_error(self, e):
+        code = e.args[1] if len(e.args) > 1 and isinstance(e.args[1], str) else 'SBC_ERR_UNKNOWN_FAILURE'
+        return OpError(code, code)
+
+    def _get(self, name):
+        try:
+            got = self.conf.get_share(name)
+        except self.SMBConfError as e:
+            if self.sbc_error(e).code == 'SBC_ERR_NO_SUCH_SERVICE':
+                return None
+            raise
+        return {'name': got[0], 'params': [[k, v] for k, v in got[1]]}
+
+    @staticmethod
+    def _name(args, key='name'):
+        name = args.get(key)
+        if not isinstance(name, str) or not name or '\0' in name:
+            raise OpError('EINVAL', 'bad share name %r' % (name,), errno.EINVAL)
+        return name
+
+    def share_get(self, args):
+        return self._get(self._name(args))
+
+    def shares_get(self, args):
+        names = args.get('names')
+        if not isinstance(names, list):
+            raise OpError('EINVAL', 'names must be a list', errno.EINVAL)
+        return [self._get(self._name({'name': n})) for n in names]
+
+    def share_list(self, _args):
+        return [n for n in self.conf.share_names() if n.lower() != 'global']
+
+    @staticmethod
+    def _params(value, what):
+        if not isinstance(value, list) or not all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value):
+            raise OpError('EINVAL', '%s must be a list of [name, value] pairs' % what, errno.EINVAL)
+        return [(k, v) for k, v in value]
+
+    def _transaction(self, fn):
+        self.conf.transaction_start()
+        try:
+            result = fn()
+        except BaseException:
+            self.conf.transaction_cancel()
+            raise
+        self.conf.transaction_commit()
+        return result
+
+    def share_create(self, args):
+        """Creates the share with exactly these parameters, replacing one of that name, in one transaction."""
+        name = self._name(args)
+        params = self._params(args.get('params'), 'params')
+        replace = bool(args.get('replace', True))
+
+        def work():
+            existed = self._get(name) is not None
+            if existed:
+                if not replace:
+                    raise OpError('SBC_ERR_FILE_EXISTS', 'share %s exists' % name)
+                self.conf.delete_share(name)
+            self.conf.create_set_share(name, params)
+            return {'replaced': existed}
+        return self._transaction(work)
+
+    def share_update(self, args):
+        """Sets and deletes parameters of an existing share in one transaction; nothing when it is missing."""
+        name = self._name(args)
+        sets = self._params(args.get('set', []), 'set')
+        deletes = args.get('delete', [])
+        if not isinstance(deletes, list) or not all(isinstance(d, str) for d in deletes):
+            raise OpError('EINVAL', 'delete must be a list of names', errno.EINVAL)
+
+        def work():
+            if self._get(name) is None:
+                return {'exists': False}
+            for k, v in sets:
+                self.conf.set_parameter(name, k, v)
+            for k in deletes:
+                try:
+                    self.conf.delete_parameter(name, k)
+                except self.SMBConfError as e:
+                    if self.sbc_error(e).code not in ('SBC_ERR_INVALID_PARAM', 'SBC_ERR_NO_SUCH_SERVICE'):
+                        raise
+            return {'exists': True}
+        return self._transaction(work)
+
+    def share_delete(self, args):
+        """Deletes the registry share (if any) and its stored security descriptor (if any)."""
+        name = self._name(args)
+        existed = True
+        try:
+            self.conf.delete_share(name)
+        except self.SMBConfError as e:
+            if self.sbc_error(e).code != 'SBC_ERR_NO_SUCH_SERVICE':
+                raise
+            existed = False
+        sd = self.sd_delete({'name': name}) if args.get('sd', True) else {'deleted': False}
+        return {'existed': existed, 'sdDeleted': sd['deleted']}
+
+    # share_info.tdb: one record per share, key "SECDESC/<lower-case share name>" with its NUL,
+    # value the NDR-encoded security descriptor. Only plain ASCII names are handled here: Samba's
+    # own lower-casing of other characters is not Python's.
+    def _sd_key(self, name):
+        if any(not (0x20 <= ord(c) < 0x7f) for c in name):
+            raise OpError('ENAME', 'share name %r is not plain ASCII' % name)
+        return ('SECDESC/%s' % name.lower()).encode('ascii') + b'\0'
+
+    def _open_share_info(self, flags):
+        """share_info.tdb, or None when it does not exist (no descriptor was ever stored)."""
+        try:
+            return self.tdb.open(self.share_info, 0, self.tdb.DEFAULT, flags)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise os_error(e, 'open %s' % self.share_info)
+        except RuntimeError as e:
+            raise OpError('EIO', 'cannot open %s: %s' % (self.share_info, e))
+
+    def sd_get(self, args):
+        key = self._sd_key(self._name(args))
+        db = self._open_share_info(os.O_RDONLY)
+        if db is None:
+            return {'sddl': None}
+        try:
+            data = db.get(key)
+        finally:
+            db.close()
+        if data is None:
+            return {'sddl': None}
+        try:
+            sd = self.ndr_unpack(self.security.descriptor, data)
+        except Exception as e:  # a damaged record: Samba would use its default
+            raise OpError('EBADSD', 'cannot decode the stored security descriptor of %s: %s' % (args.get('name'), e))
+        return {'sddl': sd.as_sddl()}
+
+    def sd_delete(self, args):
+        key = self._sd_key(self._name(args))
+        db = self._open_share_info(os.O_RDWR)
+        if db is None:
+            return {'deleted': False}
+        try:
+            if db.get(key) is None:
+                return {'deleted': False}
+            db.delete(key)
+            return {'deleted': True}
+        finally:
+            db.close()
+
+
+    # Asking smbd to disconnect the clients of a share: message MSG_SMB_FORCE_TDIS, whose data is the
+    # share name with its NUL, sent to the main smbd (its pid file), which passes it on to its
+    # children. Messages go through Samba's messaging sockets in the lock directory.
+    def _smbd_pid(self):
+        try:
+            with open(self.pid_file) as f:
+                pid = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def close_share(self, args):
+        name = self._name(args)
+        pid = self._smbd_pid()
+        if pid is None:
+            return {'sent': False, 'reason': 'smbd is not running (no live pid in %s)' % self.pid_file}
+        from samba.dcerpc import server_id as server_id_mod
+        from samba.dcerpc import messaging as msg_types
+        if self.messaging is None:
+            import samba.messaging
+            import samba.param
+            # The messaging sockets live in the directories of the configuration loaded above;
+            # this other loadparm is given just those (it cannot read every smb.conf, e.g. one
+            # with `include = registry`).
+            lp4 = samba.param.LoadParm()
+            for param in self.messaging_dirs:
+                lp4.set(param, self.dirs[param])
+            self.messaging = samba.messaging.Messaging(lp_ctx=lp4)
+        target = server_id_mod.server_id()
+        target.pid = pid
+        target.task_id = 0
+        target.vnn = 0xffffffff  # not clustered
+        target.unique_id = 0xffffffffffffffff  # do not check the process's unique id
+        try:
+            self.messaging.send(target, msg_types.MSG_SMB_FORCE_TDIS, name.encode('utf-8') + b'\0')
+        except Exception as e:
+            raise OpError('ESEND', 'cannot send close-share to smbd (pid %d): %s' % (pid, e))
+        return {'sent': True, 'pid': pid}
+
+
+def smbconf_mode(argv):
+    config_file = argv[0] if argv else None
+    if config_file is not None and not os.path.isfile(config_file):
+        raise OpError('ENOENT', 'no configuration file %s' % config_file)
+    conf = SmbConf(config_file)
+    # Samba's libraries are not thread-safe: one request at a time.
+    return conf.ops(), conf.info(), 1
+
+
+# ---------------------------------------------------------------- main
+
+
+def common_ops(mode):
+    def ping(args):
+        return {'pid': os.getpid(), 'mode': mode, 'echo': args.get('echo')}
+    return {'ping': ping}
+
+
+MODES = {'btrfs': btrfs_mode, 'smbconf': smbconf_mode, 'ping': lambda _argv: ({}, {}, 1)}
+
+
+def handle(ops, channel, line):
+    rid = None
+    try:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            raise OpError('EPROTO', 'request is not JSON')
+        if not isinstance(msg, dict):
+            raise OpError('EPROTO', 'request is not an object')
+        rid = msg.get('id')
+        op = ops.get(msg.get('op'))
+        if op is None:
+            raise OpError('ENOSYS', 'unknown operation %r' % (msg.get('op'),), errno.ENOSYS)
+        args = msg.get('args') or {}
+        if not isinstance(args, dict):
+            raise OpError('EINVAL', 'args must be an object', errno.EINVAL)
+        channel.send({'id': rid, 'ok': True, 'result': op(args)})
+    except OpError as e:
+        err = {'code': e.code, 'message': e.message}
+        if e.errno is not None:
+            err['errno'] = e.errno
+        channel.send({'id': rid, 'ok': False, 'error': err})
+    except Exception as e:  # a bug here must not kill the helper
+        channel.send({'id': rid, 'ok': False, 'error': {'code': 'EHELPER', 'message': '%s: %s' % (type(e).__name__, e)}})
+
+
+def main(argv):
+    channel = Channel()
+    mode = argv[1] if len(argv) > 1 else ''
+    if mode not in MODES:
+        channel.send({'ready': False, 'error': 'unknown mode %r' % mode})
+        return 2
+    try:
+        ops, info, workers = MODES[mode](argv[2:])
+    except OpError as e:
+        channel.send({'ready': False, 'error': e.message})
+        return 3
+    except ImportError as e:
+        channel.send({'ready': False, 'error': 'a Python module is missing: %s' % e})
+        return 3
+    except Exception as e:
+        channel.send({'ready': False, 'error': '%s: %s' % (type(e).__name__, e)})
+        return 3
+    ops = dict(ops)
+    ops.update(common_ops(mode))
+    channel.send({'ready': True, 'info': dict(info, pid=os.getpid(), mode=mode, protocol=PROTOCOL)})
+
+    slots = threading.Semaphore(workers)
+    threads = []
+    stdin = sys.stdin.buffer
+    while True:
+        line = stdin.readline()
+        if not line:
+            break
+        if not line.strip():
+            continue
+        if workers == 1:
+            handle(ops, channel, line)
+            continue
+        slots.acquire()
+
+        def work(text=line):
+            try:
+                handle(ops, channel, text)
+            finally:
+                slots.release()
+        t = threading.Thread(target=work)
+        t.start()
+        threads = [x for x in threads if x.is_alive()]
+        threads.append(t)
+    for t in threads:
+        t.join()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
