@@ -98,6 +98,14 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
 
   let tcp: TcpListener | undefined;
   let samba: NpaListener | undefined;
+  // Stops whatever has started, in order: listeners, the service, then helper processes.
+  const shutdown = async (): Promise<void> => {
+    await tcp?.close();
+    await samba?.close();
+    await service.close();
+    await parts.publisher.close?.();
+    await Promise.all(parts.backends.map((b) => b.close?.()));
+  };
   try {
     if (config.listen.tcp) {
       tcp = await listenTcp({ registry, caller: tcpCaller(config), host: config.listen.tcp.host, port: config.listen.tcp.port });
@@ -127,9 +135,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       log('samba named pipe socket at %s', samba.path);
     }
   } catch (e) {
-    await tcp?.close();
-    await samba?.close();
-    await service.close();
+    await shutdown();
     throw e;
   }
 
@@ -143,11 +149,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     samba,
     close() {
       // Idempotent: a second call waits for the first.
-      closing ??= (async () => {
-        await tcp?.close();
-        await samba?.close();
-        await service.close();
-      })();
+      closing ??= shutdown();
       return closing;
     },
   };

@@ -36,4 +36,6 @@ export interface SharePublisher {
   unpublish(name: string): Promise<void>;
   /** Names of the snapshot shares this publisher has published (for reconciliation). */
   list(): Promise<string[]>;
+  /** Waits for background work (queued disconnects) and releases helper processes; optional. */
+  close?(): Promise<void>;
 }

@@ -59,4 +59,6 @@ export interface SnapshotBackend {
   delete(snap: SnapshotRef): Promise<void>;
   /** Snapshots this backend made that exist on disk now (for reconciliation at start-up). */
   list(volume: Volume): Promise<SnapshotRef[]>;
+  /** Releases what the backend holds (helper processes); optional. */
+  close?(): Promise<void>;
 }

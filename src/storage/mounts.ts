@@ -1,5 +1,6 @@
 /** Mount table (Linux /proc/self/mountinfo) and filesystem-type helpers. */
-import { readFile, statfs } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { dirname, sep } from 'node:path';
 
 /** statfs f_type values. */
@@ -45,8 +46,13 @@ export function parseMountInfo(text: string): MountEntry[] {
   return out;
 }
 
+/**
+ * The current mount table. Read synchronously on purpose: the kernel generates this file in
+ * memory (it never waits on a disk), and one read call is much cheaper than the four thread-pool
+ * round trips of an async read; it is on the Add/Prepare path.
+ */
 export async function readMounts(): Promise<MountEntry[]> {
-  return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
+  return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
 
 /** Whether `a` is `b` or inside it (both absolute and normalised). */
