@@ -11,7 +11,7 @@ import { FSRVP_OPERATIONS } from '../../src/fsrvp/idl.js';
 import { Rng } from '../../src/ndr/index.js';
 import {
   captureHandshake, NpaPipeClient, parseExposed, SambaHarness, startTestAgent, type Exposed,
-} from '../helpers/samba.js';
+} from '../../tools/lib/samba-harness.js';
 
 let h: SambaHarness;
 let plainHandshake: Uint8Array;

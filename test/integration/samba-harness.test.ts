@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatReport, inspect } from '../../src/cli/doctor.js';
-import { SambaHarness } from '../helpers/samba.js';
+import { SambaHarness } from '../../tools/lib/samba-harness.js';
 
 const LOCK = join(existsSync('/run/lock') ? '/run/lock' : tmpdir(), 'fsrvp-samba-harness.lock');
 

@@ -9,7 +9,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SambaRegistryPublisher } from '../../src/shares/samba.js';
-import { HOST, SambaHarness, SHARE, ensureSambaTools } from '../helpers/samba.js';
+import { HOST, SambaHarness, SHARE, ensureSambaTools } from '../../tools/lib/samba-harness.js';
 
 let h: SambaHarness;
 const guid = (i: number): string => `eeeeeeee-0000-0000-0000-${String(i).padStart(12, '0')}`;

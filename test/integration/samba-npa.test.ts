@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallerIdentity } from '../../src/dcerpc/interface.js';
 import { NpaListener, type NpaConnection, type RefusedEvent } from '../../src/transport/npa-listener.js';
 import { NPA_FLAGS_SID_PREFIX } from '../../src/transport/token.js';
-import { SambaHarness, startTestAgent } from '../helpers/samba.js';
+import { SambaHarness, startTestAgent } from '../../tools/lib/samba-harness.js';
 
 interface Seen {
   conn: NpaConnection;

@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FSRVP_SUBTESTS, parseExposed, SambaHarness } from '../helpers/samba.js';
+import { FSRVP_SUBTESTS, parseExposed, SambaHarness } from '../../tools/lib/samba-harness.js';
 
 async function withSamba<T>(fn: (h: SambaHarness) => Promise<T>): Promise<T> {
   const h = await SambaHarness.start({ mode: 'samba' });

@@ -3,7 +3,7 @@
  * setup, then the whole suite in one run. The agent uses the same `fss: sequence timeout` (1 s).
  */
 import { describe, expect, it } from 'vitest';
-import { FSRVP_SUBTESTS, SambaHarness, startTestAgent } from '../helpers/samba.js';
+import { FSRVP_SUBTESTS, SambaHarness, startTestAgent } from '../../tools/lib/samba-harness.js';
 
 async function withAgent<T>(fn: (h: SambaHarness) => Promise<T>): Promise<T> {
   const h = await SambaHarness.start({ mode: 'agent' });

@@ -5,7 +5,7 @@
  */
 import type { Agent } from '../../src/cli/agent.js';
 import { SambaRegistryPublisher } from '../../src/shares/samba.js';
-import type { SambaHarness } from '../../test/helpers/samba.js';
+import type { SambaHarness } from '../lib/samba-harness.js';
 import { rate, type Rate } from './measure.js';
 import { patchMethod, startProbe, type Probe, type Timing } from './samba-probe.js';
 import { close, cycle, open } from './samba-run.js';

@@ -3,7 +3,7 @@
  * of child processes alive during a run, and SIGINT/SIGTERM handling that stops the run at its
  * next step so the harness is torn down by the normal path.
  */
-import { HOST, parseExposed, SHARE, type SambaHarness } from '../../test/helpers/samba.js';
+import { HOST, parseExposed, SHARE, type SambaHarness } from '../lib/samba-harness.js';
 import { RpcclientSession } from './samba-rpcclient.js';
 
 /** One cycle: three rpcclient commands in one session; the set/copy ids come from the first. */

@@ -1,5 +1,5 @@
 /**
- * Ours vs Samba's own rpcd_fsrvp behind the same private smbd (test/helpers/samba.ts), measured in
+ * Ours vs Samba's own rpcd_fsrvp behind the same private smbd (tools/lib/samba-harness.ts), measured in
  * one run: first the harness in reference mode (Samba's rpcd_fsrvp, `rpcd_fsrvp:num_workers = 1`),
  * then in agent mode (our agent in this process, behind `external_rpc_pipe:socket_dir`). Each mode
  * gets a fresh harness, so a fresh btrfs loop filesystem. Figures per server:
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { HOST, SambaHarness, agentConfig, startTestAgent, type SambaMode } from '../../test/helpers/samba.js';
+import { HOST, SambaHarness, agentConfig, startTestAgent, type SambaMode } from '../lib/samba-harness.js';
 import { Capture, serverTimes, type ServerTime } from './samba-capture.js';
 import { investigate } from './samba-investigate.js';
 import {
