@@ -5,6 +5,7 @@
  */
 import { CaptureError, loadCapture } from '../src/replay/capture.js';
 import { replay, type PduVerdict } from '../src/replay/replay.js';
+import { isLoopbackHost } from '../src/sys/loopback.js';
 
 const HELP = `usage: fsrvp-replay CAPTURE.jsonl [options]
 
@@ -56,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
     else file = a;
   }
   if (!file) throw new CaptureError('which capture? (see --help)');
-  if (!/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(host)) throw new CaptureError('--host: loopback addresses only');
+  if (!isLoopbackHost(host)) throw new CaptureError('--host: loopback addresses only');
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CaptureError('--port takes 1..65535');
   const records = loadCapture(file);
   const print = (v: PduVerdict): void => {

@@ -1,5 +1,6 @@
 /** fsrvpd's command-line options, applied over the configuration file or the embedded default. */
 import { ConfigError, defaultConfig, loadConfig, type AgentConfig } from './config.js';
+import { isLoopbackHost } from '../sys/loopback.js';
 
 function takeValue(argv: string[], i: number, name: string): string {
   const v = argv[i + 1];
@@ -22,7 +23,7 @@ export function configFromArgs(argv: string[]): { config: AgentConfig; embedded:
         const m = /^(.*):(\d+)$/.exec(v);
         if (!m) throw new ConfigError(`--tcp takes HOST:PORT, not ${v}`);
         const host = m[1] as string;
-        if (!/^(127\.\d+\.\d+\.\d+|localhost|\[?::1\]?)$/.test(host)) throw new ConfigError('--tcp: loopback addresses only');
+        if (!isLoopbackHost(host)) throw new ConfigError('--tcp: loopback addresses only');
         overrides.push((c) => {
           c.listen.tcp = { host: host.replace(/^\[|\]$/g, ''), port: Number(m[2]), caller: c.listen.tcp?.caller ?? defaultConfig().listen.tcp!.caller };
         });

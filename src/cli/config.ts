@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { isLoopbackHost } from '../sys/loopback.js';
 
 export interface CallerConfig {
   /** SIDs given to every TCP caller (TCP carries no identity). */
@@ -114,7 +115,6 @@ class Reader {
 }
 
 const SID_RE = /^S-1-\d+(-\d+)*$/i;
-const LOOPBACK_RE = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /** Reads and validates a configuration file; missing keys take the embedded default's values. */
 export function loadConfig(file: string): AgentConfig {
@@ -165,7 +165,7 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
     if (l.tcp !== undefined && l.tcp !== null) {
       const t = r.object(l.tcp, '$.listen.tcp', ['host', 'port', 'caller']);
       const host = t.host === undefined ? '127.0.0.1' : r.string(t.host, '$.listen.tcp.host');
-      if (!LOOPBACK_RE.test(host)) {
+      if (!isLoopbackHost(host)) {
         r.fail('$.listen.tcp.host', 'the TCP listener is for development, replay and fuzzing and has no authentication: it binds to loopback only');
       }
       const port = t.port === undefined ? 7135 : r.int(t.port, '$.listen.tcp.port', 0, 65535);

@@ -9,6 +9,7 @@ import { ConfigError } from './config.js';
 import { RestoreError } from '../storage/retention.js';
 import { runSnapshots, SnapshotsUsageError } from './snapshots.js';
 import { packageVersion } from './version.js';
+import { isLoopbackHost } from '../sys/loopback.js';
 
 const HELP = `usage: fsrvp <command> [arguments] [--host H] [--port P] [--server NAME]
 
@@ -72,7 +73,7 @@ function parse(argv: string[]): Parsed {
     };
     if (a === '--host') {
       p.host = value();
-      if (!/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(p.host)) throw new UsageError('--host: loopback addresses only');
+      if (!isLoopbackHost(p.host)) throw new UsageError('--host: loopback addresses only');
     } else if (a === '--port') {
       p.port = Number(value());
       if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) throw new UsageError('--port takes 1..65535');

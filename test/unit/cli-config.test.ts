@@ -81,3 +81,11 @@ describe('shipped examples', () => {
     expect(c.authz.allowAccounts).toEqual(['EXAMPLE\\BACKUP01$']);
   });
 });
+
+describe('loopback check', () => {
+  it('accepts 127.0.0.0/8, ::1 and localhost only', async () => {
+    const { isLoopbackHost } = await import('../../src/sys/loopback.js');
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost']) expect(isLoopbackHost(h)).toBe(true);
+    for (const h of ['0.0.0.0', '10.0.0.1', '192.168.1.1', '127.0.0.1.evil.com', 'example.com', '::', '1127.0.0.1']) expect(isLoopbackHost(h)).toBe(false);
+  });
+});
