@@ -34,6 +34,7 @@ import { BtrfsIoctl, isIoctlRefusal, isIoctlUnsupported } from './btrfs-ioctl.js
 import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
+import { unlessMissing } from '../sys/enoent.js';
 
 const debug = createDebug('fsrvp:storage');
 
@@ -343,13 +344,8 @@ export class BtrfsBackend implements SnapshotBackend {
   }
 
   private async removeSubvolume(path: string): Promise<void> {
-    let st;
-    try {
-      st = await lstat(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
+    const st = await unlessMissing(lstat(path));
+    if (st === undefined) return;
     if (!st.isDirectory() || st.ino !== BTRFS_SUBVOLUME_INO) throw new Error(`${path} is not a btrfs subvolume; not deleting it`);
     const io = this.ioctl;
     if (io) {
@@ -376,13 +372,8 @@ export class BtrfsBackend implements SnapshotBackend {
 
   async list(volume: Volume): Promise<SnapshotRef[]> {
     const dir = await this.snapshotDirFor(volume.root);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
+    const names = await unlessMissing(readdir(dir));
+    if (names === undefined) return [];
     const volumeUuid = /^btrfs:([0-9a-f-]{36})$/.exec(volume.id)?.[1] ?? (await this.subvolumeIdentity(volume.root)).uuid;
     if (!volumeUuid) return [];
     // Two `btrfs subvolume list` runs, whatever the number of snapshots (one `show` per snapshot

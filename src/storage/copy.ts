@@ -28,6 +28,7 @@ import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './nam
 import { checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
 import { protectTree, unprotectTree, type ReadOnlyMethod } from './protect.js';
 import { copyTree, type CloneMode, type CopyMethod } from './tree-copy.js';
+import { unlessMissing } from '../sys/enoent.js';
 
 const debug = createDebug('fsrvp:storage');
 
@@ -193,13 +194,8 @@ export class CopyBackend implements SnapshotBackend {
 
   async list(volume: Volume): Promise<CopySnapshotRef[]> {
     const dir = this.snapshotDirFor(volume.root);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
+    const names = await unlessMissing(readdir(dir));
+    if (names === undefined) return [];
     // A snapshot is its directory plus `<name>.json`, both in this listing. Metadata files are
     // read 32 at a time: start-up reconciliation lists every snapshot.
     const present = new Set(names);

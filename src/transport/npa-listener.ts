@@ -20,6 +20,7 @@ import type { CallerIdentity } from '../dcerpc/interface.js';
 import { decodeNpaRequest, defaultReply, encodeNpaReply, readLengthPrefix, type NpaLevel } from './npa-codec.js';
 import { frameMessages, MessageDeframer } from './npa-framing.js';
 import { callerFromNpa, describeCaller, npaDetails, type NpaCallerDetails } from './token.js';
+import { unlessMissing } from '../sys/enoent.js';
 
 const log = createDebug('fsrvp:npa');
 
@@ -96,13 +97,8 @@ export async function prepareNpDir(socketDir: string): Promise<string> {
 
 /** Removes a stale socket at `path`; refuses a live one or anything that is not a socket. */
 export async function clearStaleSocket(path: string): Promise<void> {
-  let st;
-  try {
-    st = await lstat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
+  const st = await unlessMissing(lstat(path));
+  if (st === undefined) return;
   if (!st.isSocket()) throw new Error(`${path} exists and is not a socket (a ${st.isSymbolicLink() ? 'symlink' : 'file'}); remove it`);
   const alive = await new Promise<boolean>((resolve) => {
     const s = netConnect(path);

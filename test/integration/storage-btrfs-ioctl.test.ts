@@ -8,17 +8,10 @@ import { run } from '../../src/sys/exec.js';
 import { HelperError } from '../../src/sys/helper-process.js';
 import { DEFAULT_PYTHON } from '../../src/sys/helpers/fsrvp-helper.js';
 import { createLoopFs, requireTools, type LoopFs } from '../../tools/lib/loopfs.js';
+import { errno } from '../helpers/errno.js';
 
 const guid = (i: number): string => `bbbbbbbb-0000-0000-0000-${String(i).padStart(12, '0')}`;
 
-async function errno(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code;
-  }
-}
 
 let fs: LoopFs;
 let share: string;

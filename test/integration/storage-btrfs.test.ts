@@ -8,17 +8,10 @@ import { parseSnapshotName } from '../../src/storage/naming.js';
 import { sharePathInSnapshot } from '../../src/storage/paths.js';
 import { restore } from '../../src/storage/retention.js';
 import { createLoopFs, requireTools, type LoopFs } from '../../tools/lib/loopfs.js';
+import { errno } from '../helpers/errno.js';
 
 const guid = (i: number): string => `aaaaaaaa-0000-0000-0000-${String(i).padStart(12, '0')}`;
 
-async function errno(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code;
-  }
-}
 
 let fs: LoopFs;
 let share: string;

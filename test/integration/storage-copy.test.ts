@@ -6,15 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CopyBackend } from '../../src/storage/copy.js';
 import { run } from '../../src/sys/exec.js';
 import { createLoopFs, requireTools, type LoopFs } from '../../tools/lib/loopfs.js';
+import { errno } from '../helpers/errno.js';
 
-async function errno(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code;
-  }
-}
 
 const guid = (i: number): string => `bbbbbbbb-0000-0000-0000-${String(i).padStart(12, '0')}`;
 

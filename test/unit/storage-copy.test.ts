@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CopyBackend } from '../../src/storage/copy.js';
 import { parseSnapshotName } from '../../src/storage/naming.js';
 import { isImmutable } from '../../src/storage/protect.js';
+import { errno } from '../helpers/errno.js';
 
 const GUIDS = [
   '11111111-2222-3333-4444-555555555551', '11111111-2222-3333-4444-555555555552', '11111111-2222-3333-4444-555555555553',
@@ -26,14 +27,6 @@ afterEach(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-async function errno(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code;
-  }
-}
 
 describe('copy backend', () => {
   it('keeps the pre-snapshot content after the live share changes', async () => {

@@ -1,0 +1,9 @@
+/** Awaits `p`; a missing file or directory (ENOENT) gives undefined, any other error is thrown. */
+export async function unlessMissing<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
