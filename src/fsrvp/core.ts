@@ -94,8 +94,8 @@ export class ServiceCore {
   }
 
   /** Persists `changes`, then makes them the in-memory state. */
-  async commit(changes: readonly Change[]): Promise<void> {
-    await this.store.apply(changes);
+  async commit(changes: readonly Change[], opts: { durable?: boolean } = {}): Promise<void> {
+    await this.store.apply(changes, opts);
     this.applyToMemory(changes);
   }
 
@@ -126,7 +126,13 @@ export class ServiceCore {
     }
   }
 
+  /**
+   * Persists a set before the reply. A set that is only Started or Added has nothing on disk
+   * yet: its record is written but not fsync'd on its own (the next durable record carries it),
+   * so a power loss can only lose a set the client will start again. Every record that follows
+   * or precedes a storage change is fsync'd before the reply.
+   */
   putSet(set: ShadowCopySetState): Promise<void> {
-    return this.commit([{ t: 'set', set }]);
+    return this.commit([{ t: 'set', set }], { durable: set.status !== 'Started' && set.status !== 'Added' });
   }
 }

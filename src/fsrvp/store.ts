@@ -4,7 +4,9 @@
  * File `fsrvp-state.journal` in the state directory, one record per line:
  *   `<crc32 of the JSON, 8 hex digits> <JSON>\n`
  * The first record is a header. Each `apply()` appends exactly one line (several changes are
- * wrapped in one `batch` record, so a batch is all-or-nothing) and fsyncs it before returning.
+ * wrapped in one `batch` record, so a batch is all-or-nothing) and fsyncs it before returning,
+ * unless the caller marks it not durable: then it is written (a process crash keeps it) and
+ * reaches the disk with the next durable record.
  * Records are whole-set upserts and deletions, so replaying them needs no earlier record to be
  * intact: a torn or corrupt line is dropped on its own and reported, and the file is then
  * rewritten (after keeping a copy of the damaged one). Compaction writes the live records to a
@@ -199,10 +201,11 @@ export class StateStore {
   }
 
   /** Durably records `changes` (one line, one fsync) before resolving. */
-  apply(changes: readonly Change[]): Promise<void> {
+  apply(changes: readonly Change[], opts: { durable?: boolean } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`state journal ${this.path} is closed`));
     if (changes.length === 0) return Promise.resolve();
-    const run = this.tail.then(() => this.applyNow(changes));
+    const durable = opts.durable ?? true;
+    const run = this.tail.then(() => this.applyNow(changes, durable));
     this.tail = run.catch(() => undefined);
     return run;
   }
@@ -344,7 +347,7 @@ export class StateStore {
     return this.journalRecords > this.opts.compactMinRecords && this.journalRecords > this.opts.compactRatio * live;
   }
 
-  private async applyNow(changes: readonly Change[]): Promise<void> {
+  private async applyNow(changes: readonly Change[], durable: boolean): Promise<void> {
     const undo = this.applyToMaps(changes);
     if (this.mustRewrite || !this.fh) {
       try {
@@ -358,7 +361,9 @@ export class StateStore {
     const rec: Line = changes.length === 1 ? (changes[0] as Change) : { t: 'batch', c: changes };
     try {
       await this.fh.write(encodeLine(rec));
-      if (this.opts.fsync) await this.fh.datasync();
+      // A non-durable record is in the file (a process crash keeps it) and reaches the disk
+      // with the next durable record's datasync, which covers everything written before it.
+      if (this.opts.fsync && durable) await this.fh.datasync();
     } catch (e) {
       undo();
       this.mustRewrite = true;

@@ -265,3 +265,22 @@ describe('one agent per state directory', () => {
     }
   });
 });
+
+describe('records that are not durable on their own', () => {
+  it('are in the journal at once (a process crash keeps them) and stay with later durable records', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fsrvp-durable-'));
+    try {
+      const s = await StateStore.open(dir, { fsync: true });
+      await s.apply([{ t: 'set', set: set(1, 1, 'Started') }], { durable: false });
+      // Read while the first store is still open: what a restart after SIGKILL would see.
+      expect((await StateStore.peek(dir)).sets.map((x) => x.status)).toEqual(['Started']);
+      await s.apply([{ t: 'set', set: set(2, 1, 'Committed') }]);
+      await s.close();
+      const again = await StateStore.open(dir, { fsync: true });
+      expect(again.loadedSets().map((x) => x.status).sort()).toEqual(['Committed', 'Started']);
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
