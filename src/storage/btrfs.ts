@@ -34,7 +34,7 @@ import { BtrfsIoctl, isIoctlRefusal, isIoctlUnsupported } from './btrfs-ioctl.js
 import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
-import { unlessMissing } from '../sys/enoent.js';
+import { exists, unlessMissing } from '../sys/enoent.js';
 
 const debug = createDebug('fsrvp:storage');
 
@@ -414,11 +414,3 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

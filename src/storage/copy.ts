@@ -28,7 +28,7 @@ import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './nam
 import { checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
 import { protectTree, unprotectTree, type ReadOnlyMethod } from './protect.js';
 import { copyTree, type CloneMode, type CopyMethod } from './tree-copy.js';
-import { unlessMissing } from '../sys/enoent.js';
+import { exists, unlessMissing } from '../sys/enoent.js';
 
 const debug = createDebug('fsrvp:storage');
 
@@ -245,11 +245,3 @@ async function readMeta(path: string): Promise<CopySnapshotMeta | undefined> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

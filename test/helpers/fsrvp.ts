@@ -131,22 +131,15 @@ export class Harness {
 
   /** SetContext → Start → Add(each) → Prepare → Commit → Expose; throws on any failure. */
   async exposed(shares: string[] = [unc('fsrvp_share')], context: number = CTX.BACKUP): Promise<{ setId: string; copyIds: string[] }> {
-    const { setId, result } = await this.start(ADMIN, context);
-    must('Start', result);
-    const copyIds: string[] = [];
-    for (const s of shares) {
-      const a = await this.add(setId, s);
-      must(`Add ${s}`, a.result);
-      copyIds.push(a.pShadowCopyId);
-    }
-    must('Prepare', (await this.svc.prepareShadowCopySet({ ShadowCopySetId: setId, TimeOutInMilliseconds: 240000 }, ADMIN)).result);
-    must('Commit', (await this.svc.commitShadowCopySet({ ShadowCopySetId: setId, TimeOutInMilliseconds: 180000 }, ADMIN)).result);
-    must('Expose', (await this.svc.exposeShadowCopySet({ ShadowCopySetId: setId, TimeOutInMilliseconds: 120000 }, ADMIN)).result);
-    return { setId, copyIds };
+    const r = await this.committed(shares, context, { prepare: true });
+    must('Expose', (await this.svc.exposeShadowCopySet({ ShadowCopySetId: r.setId, TimeOutInMilliseconds: 120000 }, ADMIN)).result);
+    return r;
   }
 
-  /** Up to Committed; returns ids. */
-  async committed(shares: string[] = [unc('fsrvp_share')], context: number = CTX.BACKUP): Promise<{ setId: string; copyIds: string[] }> {
+  /** Start → Add(each) → [Prepare] → Commit; throws on any failure; returns ids. */
+  async committed(
+    shares: string[] = [unc('fsrvp_share')], context: number = CTX.BACKUP, opts: { prepare?: boolean } = {},
+  ): Promise<{ setId: string; copyIds: string[] }> {
     const { setId, result } = await this.start(ADMIN, context);
     must('Start', result);
     const copyIds: string[] = [];
@@ -155,6 +148,7 @@ export class Harness {
       must(`Add ${s}`, a.result);
       copyIds.push(a.pShadowCopyId);
     }
+    if (opts.prepare) must('Prepare', (await this.svc.prepareShadowCopySet({ ShadowCopySetId: setId, TimeOutInMilliseconds: 240000 }, ADMIN)).result);
     must('Commit', (await this.svc.commitShadowCopySet({ ShadowCopySetId: setId, TimeOutInMilliseconds: 180000 }, ADMIN)).result);
     return { setId, copyIds };
   }

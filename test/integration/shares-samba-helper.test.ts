@@ -12,6 +12,7 @@ import { SmbConfHelper } from '../../src/shares/samba-helper.js';
 import { getParam, parseSmbConf } from '../../src/shares/smbconf.js';
 import type { PublishRequest, Share } from '../../src/shares/types.js';
 import { requireTools } from '../../tools/lib/loopfs.js';
+import { makePrivateDirs, privateGlobal } from '../helpers/smbconf.js';
 
 const guid = (i: number): string => `dddddddd-0000-0000-0000-${String(i).padStart(12, '0')}`;
 const ACL = 'D:(A;;0x001f01ff;;;BA)(A;;0x001200a9;;;WD)';
@@ -75,7 +76,7 @@ beforeAll(async () => {
   const probe = await run(DEFAULT_PYTHON, ['-I', '-c', 'import samba.samba3.smbconf, tdb']).catch((e: Error) => e);
   if (probe instanceof Error) throw new Error(`integration prerequisites not met: python3-samba is missing (apt-get install python3-samba): ${probe.message}`);
   dir = await mkdtemp(join(tmpdir(), 'fsrvp-shares-helper-it-'));
-  for (const d of ['state', 'lock', 'cache', 'private', 'pid', 'ncalrpc', 'share', 'snap', 'bin']) await mkdir(join(dir, d));
+  await makePrivateDirs(dir, ['share', 'snap', 'bin']);
   Object.assign(data, { path: join(dir, 'share') });
   snapPath = join(dir, 'snap');
   conf = join(dir, 'smb.conf');
@@ -92,16 +93,7 @@ beforeAll(async () => {
   }
   await writeFile(include, '[Extra]\n  path = /srv/extra\n  comment = included\n');
   await writeFile(conf, [
-    '[global]',
-    '  interfaces = 127.0.0.1/8',
-    '  bind interfaces only = yes',
-    '  disable netbios = yes',
-    ...['state', 'lock', 'cache', 'pid', 'ncalrpc'].map((d) => `  ${d === 'ncalrpc' ? 'ncalrpc dir' : `${d} directory`} = ${join(dir, d)}`),
-    `  private dir = ${join(dir, 'private')}`,
-    `  passdb backend = tdbsam:${join(dir, 'private', 'passdb.tdb')}`,
-    '  registry shares = yes',
-    '  include = registry',
-    `  include = ${include}`,
+    ...privateGlobal(dir, [`  include = ${include}`]),
     '[Data]',
     `  path = ${join(dir, 'share')}`,
     '  read only = no',

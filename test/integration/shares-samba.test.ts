@@ -8,6 +8,7 @@ import { SambaRegistryPublisher } from '../../src/shares/samba.js';
 import { getParam, parseSmbConf } from '../../src/shares/smbconf.js';
 import type { PublishRequest, Share } from '../../src/shares/types.js';
 import { requireTools } from '../../tools/lib/loopfs.js';
+import { makePrivateDirs, privateGlobal } from '../helpers/smbconf.js';
 
 const guid = (i: number): string => `cccccccc-0000-0000-0000-${String(i).padStart(12, '0')}`;
 const ACL = 'D:(A;;0x001f01ff;;;BA)(A;;0x001200a9;;;WD)';
@@ -45,20 +46,12 @@ function request(i: number, readOnly: boolean, base: Share = data): PublishReque
 beforeAll(async () => {
   await requireTools(['net', 'testparm', 'sharesec', 'smbcontrol', 'tdbdump'], false);
   dir = await mkdtemp(join(tmpdir(), 'fsrvp-shares-it-'));
-  for (const d of ['state', 'lock', 'cache', 'private', 'pid', 'ncalrpc', 'share', 'snap']) await mkdir(join(dir, d));
+  await makePrivateDirs(dir, ['share', 'snap']);
   Object.assign(data, { path: join(dir, 'share') });
   snapPath = join(dir, 'snap');
   conf = join(dir, 'smb.conf');
   await writeFile(conf, [
-    '[global]',
-    '  interfaces = 127.0.0.1/8',
-    '  bind interfaces only = yes',
-    '  disable netbios = yes',
-    ...['state', 'lock', 'cache', 'pid', 'ncalrpc'].map((d) => `  ${d === 'ncalrpc' ? 'ncalrpc dir' : `${d} directory`} = ${join(dir, d)}`),
-    `  private dir = ${join(dir, 'private')}`,
-    `  passdb backend = tdbsam:${join(dir, 'private', 'passdb.tdb')}`,
-    '  registry shares = yes',
-    '  include = registry',
+    ...privateGlobal(dir),
     '[Data]',
     `  path = ${join(dir, 'share')}`,
     '  read only = no',
