@@ -105,6 +105,11 @@ main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
     console.error(`fsrvpd: ${e.message}`);
     process.exit(2);
   }
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (err?.code === 'EADDRINUSE') {
+    console.error(`fsrvpd: ${err.address}:${err.port} is already in use (another fsrvpd?); stop it or choose another address with --tcp 127.0.0.1:PORT`);
+    process.exit(1);
+  }
   console.error(`fsrvpd: ${e instanceof Error ? (process.env.DEBUG ? e.stack : e.message) : String(e)}`);
   process.exit(1);
 });
