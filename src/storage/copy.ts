@@ -17,7 +17,7 @@
  * falling back to clearing write bits on filesystems without it. `setReadOnly` applies the same.
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
 import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
