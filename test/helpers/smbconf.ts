@@ -1,6 +1,7 @@
 /** A private Samba configuration for tests that need `net conf`/`testparm` but no running smbd. */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { run } from '../../src/sys/exec.js';
 
 const DIRS = ['state', 'lock', 'cache', 'pid', 'ncalrpc'] as const;
 
@@ -23,4 +24,21 @@ export function privateGlobal(dir: string, extraLines: readonly string[] = []): 
     '  include = registry',
     ...extraLines,
   ];
+}
+
+/** `net -s conf …`, `sharesec -s conf …` and the share_info.tdb probe for a private configuration. */
+export function sambaTools(conf: () => string, dir: () => string) {
+  return {
+    async net(...args: string[]): Promise<string> {
+      return (await run('net', ['-s', conf(), ...args])).stdout;
+    },
+    async sharesec(...args: string[]): Promise<string> {
+      return (await run('sharesec', ['-s', conf(), ...args])).stdout.trim();
+    },
+    /** Whether a security descriptor is stored for the share (a SECDESC/<name> record in share_info.tdb). */
+    async hasStoredSd(name: string): Promise<boolean> {
+      const dump = (await run('tdbdump', [join(dir(), 'state', 'share_info.tdb')])).stdout;
+      return dump.includes(`"SECDESC/${name.toLowerCase()}`);
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { SambaRegistryPublisher } from '../../src/shares/samba.js';
 import { getParam, parseSmbConf } from '../../src/shares/smbconf.js';
 import type { PublishRequest, Share } from '../../src/shares/types.js';
 import { requireTools } from '../../tools/lib/loopfs.js';
-import { makePrivateDirs, privateGlobal } from '../helpers/smbconf.js';
+import { makePrivateDirs, privateGlobal, sambaTools } from '../helpers/smbconf.js';
 
 const guid = (i: number): string => `cccccccc-0000-0000-0000-${String(i).padStart(12, '0')}`;
 const ACL = 'D:(A;;0x001f01ff;;;BA)(A;;0x001200a9;;;WD)';
@@ -18,17 +18,7 @@ let conf: string;
 let snapPath: string;
 const data: Share = { name: 'Data', path: '' };
 
-async function net(...args: string[]): Promise<string> {
-  return (await run('net', ['-s', conf, ...args])).stdout;
-}
-async function sharesec(...args: string[]): Promise<string> {
-  return (await run('sharesec', ['-s', conf, ...args])).stdout.trim();
-}
-/** Whether a security descriptor is stored for the share (a SECDESC/<name> record in share_info.tdb). */
-async function hasStoredSd(name: string): Promise<boolean> {
-  const dump = (await run('tdbdump', [join(dir, 'state', 'share_info.tdb')])).stdout;
-  return dump.includes(`"SECDESC/${name.toLowerCase()}`);
-}
+const { net, sharesec, hasStoredSd } = sambaTools(() => conf, () => dir);
 async function showshare(name: string): Promise<ReturnType<typeof parseSmbConf>[number]> {
   return parseSmbConf(await net('conf', 'showshare', name))[0]!;
 }
