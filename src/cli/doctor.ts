@@ -10,7 +10,7 @@
  * `smbcontrol smbd reload-config`; otherwise the lines are printed for the administrator.
  */
 import { execFile } from 'node:child_process';
-import { constants as fsc } from 'node:fs';
+import { constants as fsc, existsSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '../transport/npa-links.js';
@@ -119,9 +119,33 @@ class Report {
   }
 }
 
-async function defaultConfig(exec: Exec): Promise<string> {
-  const r = await exec('smbd', ['-b']);
-  return /CONFIGFILE:\s*(\S+)/.exec(r.stdout)?.[1] ?? '/etc/samba/smb.conf';
+/** What `smbd -b` says about where things are. */
+export interface SambaBuild {
+  readonly configFile: string | undefined;
+  readonly modulesDir: string | undefined;
+  /** Modules linked into smbd, e.g. `vfs_default`. */
+  readonly builtin: ReadonlySet<string>;
+}
+
+export function parseSambaBuild(text: string): SambaBuild {
+  const builtinLine = /Builtin modules:\s*\n\s*([^\n]*)/.exec(text)?.[1] ?? '';
+  return {
+    configFile: /CONFIGFILE:\s*(\S+)/.exec(text)?.[1],
+    modulesDir: /MODULESDIR:\s*(\S+)/.exec(text)?.[1],
+    builtin: new Set(builtinLine.split(/\s+/).filter(Boolean)),
+  };
+}
+
+/**
+ * The `vfs objects` of a share that smbd cannot load: neither built in nor a module file. smbd
+ * refuses every tree connect to such a share, and the shadow copy shares cloned from it.
+ */
+export function missingVfsModules(vfsObjects: string | undefined, build: SambaBuild, present: (file: string) => boolean): string[] {
+  if (!vfsObjects || !build.modulesDir) return [];
+  const dir = build.modulesDir;
+  return vfsObjects.split(/[\s,]+/).filter(Boolean)
+    .map((m) => m.replace(/^.*\//, '').replace(/\.so$/, ''))
+    .filter((m) => !build.builtin.has(`vfs_${m}`) && !present(join(dir, 'vfs', `${m}.so`)));
 }
 
 async function checkNpDir(r: Report, np: string, apply: boolean): Promise<boolean> {
@@ -217,7 +241,8 @@ export async function inspect(opts: DoctorOptions = {}): Promise<DoctorReport> {
   const exec = opts.exec ?? execTool;
   const apply = opts.apply === true;
   const r = new Report();
-  const config = opts.config ?? (await defaultConfig(exec));
+  const build = parseSambaBuild((await exec('smbd', ['-b'])).stdout);
+  const config = opts.config ?? build.configFile ?? '/etc/samba/smb.conf';
 
   const ver = await exec('smbd', ['-V']);
   const v = parseSambaVersion(ver.stdout);
@@ -289,6 +314,11 @@ export async function inspect(opts: DoctorOptions = {}): Promise<DoctorReport> {
     const path = params.get('path');
     if (!path || yes(params.get('printable')) || yes(params.get('printok'))) continue;
     await checkShare(r, name, path);
+    const missingVfs = missingVfsModules(params.get('vfsobjects'), build, existsSync);
+    if (missingVfs.length > 0) {
+      r.add('error', `share ${name}`, `vfs objects ${missingVfs.join(', ')} not installed in ${build.modulesDir}/vfs `
+        + '(Debian package samba-vfs-modules): smbd refuses connections to the share and to its shadow copies');
+    }
   }
 
   if (apply && registryBacked && setLater.length > 0) {

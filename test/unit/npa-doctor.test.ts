@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  formatReport, inspect, npaLevelFor, parseSambaVersion, parseTestparm, runDoctor, type Exec,
+  formatReport, inspect, missingVfsModules, npaLevelFor, parseSambaBuild, parseSambaVersion, parseTestparm, runDoctor, type Exec,
 } from '../../src/cli/doctor.js';
 import { parseInterfacePipes } from '../../src/transport/npa-links.js';
 
@@ -45,14 +45,15 @@ afterEach(async () => {
 });
 
 /** A fake smbd/testparm/net/smbcontrol; testparm prints the given [global] params. */
-function fakeExec(globals: Record<string, string>): Exec {
+function fakeExec(globals: Record<string, string>, opts: { shareLines?: string; build?: string } = {}): Exec {
   return async (file, args) => {
     calls.push([file, ...args].join(' '));
     if (file === 'smbd' && args[0] === '-V') return { code: 0, stdout: 'Version 4.17.12-Debian\n', stderr: '' };
+    if (file === 'smbd' && args[0] === '-b') return { code: 0, stdout: opts.build ?? '', stderr: '' };
     if (file === 'testparm') {
       const g = Object.entries({ 'ncalrpc dir': ncalrpc, 'rpc start on demand helpers': 'Yes', ...globals })
         .map(([k, v]) => `\t${k} = ${v}`).join('\n');
-      return { code: 0, stdout: `# Global parameters\n[global]\n${g}\n\n[data]\n\tpath = ${share}\n\tread only = No\n\n[data@{x}]\n\tpath = /nonexistent\n`, stderr: '' };
+      return { code: 0, stdout: `# Global parameters\n[global]\n${g}\n\n[data]\n\tpath = ${share}\n\tread only = No\n${opts.shareLines ?? ''}\n[data@{x}]\n\tpath = /nonexistent\n`, stderr: '' };
     }
     return { code: 0, stdout: '', stderr: '' };
   };
@@ -71,6 +72,23 @@ describe('fsrvpd doctor', () => {
     expect(t.get('global')?.get('external_rpc_pipe:socket_dir')).toBe('/x');
     expect(t.get('a b')?.get('path')).toBe('/p');
     expect(parseInterfacePipes(LIST)).toEqual(['fssagentrpc', 'srvsvc', 'initshutdown', 'lsarpc', 'lsass']);
+  });
+
+  it('names vfs objects smbd cannot load (samba-vfs-modules missing)', async () => {
+    const build = `Paths:\n   CONFIGFILE: /etc/samba/smb.conf\n   MODULESDIR: ${dir}/modules\n\nBuiltin modules:\n   vfs_default vfs_posixacl pdb_tdbsam\n`;
+    const b = parseSambaBuild(build);
+    expect(b).toEqual({ configFile: '/etc/samba/smb.conf', modulesDir: `${dir}/modules`, builtin: new Set(['vfs_default', 'vfs_posixacl', 'pdb_tdbsam']) });
+    await mkdir(join(dir, 'modules', 'vfs'), { recursive: true });
+    await writeFile(join(dir, 'modules', 'vfs', 'btrfs.so'), '');
+    const present = (f: string): boolean => f === join(dir, 'modules', 'vfs', 'btrfs.so');
+    expect(missingVfsModules('btrfs shadow_copy2 posixacl', b, present)).toEqual(['shadow_copy2']);
+    expect(missingVfsModules(undefined, b, present)).toEqual([]);
+    expect(missingVfsModules('shadow_copy2', parseSambaBuild(''), present)).toEqual([]); // unknown layout: no claim
+    await writeFile(conf, '[global]\n');
+    const rep = await inspect({ config: conf, socketDir: join(dir, 'sock'), libexecDir: libexec,
+      exec: fakeExec({}, { build, shareLines: '\tvfs objects = btrfs shadow_copy2\n' }) });
+    expect(formatReport(rep)).toMatch(/ERROR\s+share data: vfs objects shadow_copy2 not installed in .*modules\/vfs \(Debian package samba-vfs-modules\)/);
+    expect(rep.healthy).toBe(false);
   });
 
   it('lists what is missing on a bare host and the lines to add', async () => {

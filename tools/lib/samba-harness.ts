@@ -38,9 +38,14 @@ import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '.
 
 export const SHARE = 'fsrvp_share';
 export const HOST = '127.0.0.1';
+/** Debian's Samba module directory (`smbd -b` MODULESDIR) for this machine's multiarch triplet. */
+const SAMBA_MODULES_DIR = `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/samba`;
 const LOCK = join(existsSync('/run/lock') ? '/run/lock' : tmpdir(), 'fsrvp-samba-harness.lock');
-const PACKAGES = ['samba', 'smbclient', 'samba-testsuite', 'btrfs-progs'];
+// samba-vfs-modules: the test shares use vfs objects btrfs and shadow_copy2; without them smbd
+// refuses every tree connect to the share (and Samba's own FSRVP fails with E_ACCESSDENIED).
+const PACKAGES = ['samba', 'samba-vfs-modules', 'smbclient', 'samba-testsuite', 'btrfs-progs'];
 const TOOLS = [
+  `${SAMBA_MODULES_DIR}/vfs/btrfs.so`, `${SAMBA_MODULES_DIR}/vfs/shadow_copy2.so`,
   '/usr/sbin/smbd', `${DEFAULT_LIBEXEC}/samba-dcerpcd`, `${DEFAULT_LIBEXEC}/rpcd_fsrvp`, '/usr/bin/rpcclient',
   '/usr/bin/smbclient', '/usr/bin/smbtorture', '/usr/bin/net', '/usr/bin/pdbedit', '/usr/bin/smbcontrol',
   '/usr/bin/testparm', '/usr/sbin/mkfs.btrfs', '/usr/bin/btrfs',
