@@ -24,14 +24,15 @@
  * during it. `ioctl: false` uses the tool only. Identity, listing and checks use the
  * tool as before.
  */
-import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { realpathSync, statSync } from 'node:fs';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
 import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
 import { CommandError, abortError, run, which } from '../sys/exec.js';
 import { HelperError, HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
 import { BtrfsIoctl, isIoctlRefusal, isIoctlUnsupported } from './btrfs-ioctl.js';
-import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts } from './mounts.js';
+import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts, type MountEntry } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
 import { exists, unlessMissing } from '../sys/enoent.js';
@@ -158,20 +159,8 @@ export class BtrfsBackend implements SnapshotBackend {
 
   /** The subvolume root that holds `path`: walk up to the directory with inode 256. */
   async subvolumeRoot(path: string): Promise<string> {
-    let cur = await realpath(path);
-    if ((await fsTypeOf(cur)) !== FS_MAGIC.btrfs) throw new Error(`${path} is not on a btrfs filesystem`);
-    let st = await stat(cur);
-    if (!st.isDirectory()) throw new Error(`${path} is not a directory`);
-    while (st.ino !== BTRFS_SUBVOLUME_INO) {
-      const up = dirname(cur);
-      const ust = await stat(up);
-      if (up === cur || ust.dev !== st.dev) {
-        throw new Error(`${path}: no btrfs subvolume root found above it (reached ${cur}, a mount of a plain directory)`);
-      }
-      cur = up;
-      st = ust;
-    }
-    return cur;
+    if ((await fsTypeOf(path)) !== FS_MAGIC.btrfs) throw new Error(`${path} is not on a btrfs filesystem`);
+    return subvolumeRootOf(path);
   }
 
   async subvolumeInfo(path: string): Promise<SubvolumeInfo> {
@@ -185,7 +174,7 @@ export class BtrfsBackend implements SnapshotBackend {
    * Add/Prepare path. The read-only flag, which does change, is never taken from here.
    */
   private async subvolumeIdentity(path: string): Promise<Pick<SubvolumeInfo, 'uuid' | 'id'>> {
-    const st = await stat(path);
+    const st = statSync(path); // a subvolume root on btrfs: local, see subvolumeRootOf
     const key = `${path}\0${st.dev}\0${st.birthtimeMs}\0${st.ino}`;
     const cached = this.identityCache.get(key);
     if (cached) return cached;
@@ -196,7 +185,10 @@ export class BtrfsBackend implements SnapshotBackend {
   }
 
   async volumeOf(sharePath: string): Promise<Volume> {
-    const root = await this.subvolumeRoot(sharePath);
+    return this.volumeOfRoot(await this.subvolumeRoot(sharePath));
+  }
+
+  private async volumeOfRoot(root: string): Promise<Volume> {
     const info = await this.subvolumeIdentity(root);
     let id: string;
     if (info.uuid) {
@@ -211,13 +203,17 @@ export class BtrfsBackend implements SnapshotBackend {
   }
 
   /** Where the snapshots of the subvolume at `volumeRoot` live. */
-  async snapshotDirFor(volumeRoot: string): Promise<string> {
+  async snapshotDirFor(volumeRoot: string, mounts?: readonly MountEntry[]): Promise<string> {
     const label = basename(volumeRoot) || 'root';
     if (this.options.snapshotDir) return join(this.options.snapshotDir, label);
-    const mounted = (await readMounts()).some((m) => m.mountPoint === volumeRoot);
+    const mounted = (mounts ?? (await readMounts())).some((m) => m.mountPoint === volumeRoot);
     return mounted ? join(volumeRoot, SNAPSHOT_DIR_NAME) : join(dirname(volumeRoot), SNAPSHOT_DIR_NAME, label);
   }
 
+  /**
+   * After one statfs says the share is on btrfs (a local filesystem), everything else runs on
+   * synchronous calls: the real path, the subvolume root, the mount table read once, the tree walk.
+   */
   async check(sharePath: string): Promise<PolicyRefusal | undefined> {
     if (!(await this.supports(sharePath))) {
       return refusal('location', sharePath, (await which(this.cmd))
@@ -227,12 +223,13 @@ export class BtrfsBackend implements SnapshotBackend {
     let volume: Volume;
     let share: string;
     try {
-      share = await realpath(sharePath);
-      volume = await this.volumeOf(share);
+      share = realpathSync.native(sharePath);
+      volume = await this.volumeOfRoot(subvolumeRootOf(share));
     } catch (e) {
       return refusal('location', sharePath, (e as Error).message);
     }
-    const snapDir = await this.snapshotDirFor(volume.root);
+    const mounts = await readMounts();
+    const snapDir = await this.snapshotDirFor(volume.root, mounts);
     if (isInside(snapDir, share)) {
       return refusal('location', share,
         `snapshots would be stored inside the share (${snapDir}): the share is the root of a mounted subvolume; configure snapshotDir on the same btrfs filesystem outside the share`);
@@ -241,7 +238,6 @@ export class BtrfsBackend implements SnapshotBackend {
       return refusal('location', share, 'the share is inside a snapshot directory');
     }
     if (this.options.snapshotDir) {
-      const mounts = await readMounts();
       const target = await nearestExisting(snapDir);
       const a = mountOf(target, mounts);
       const b = mountOf(volume.root, mounts);
@@ -249,7 +245,7 @@ export class BtrfsBackend implements SnapshotBackend {
         return refusal('location', snapDir, `the snapshot directory is not on the same btrfs filesystem as ${volume.root}`);
       }
     }
-    return checkTree(share, { ...this.options.policy, btrfs: true });
+    return checkTree(share, { ...this.options.policy, btrfs: true }, { sync: true, mounts });
   }
 
   async create(volume: Volume, opts: CreateOptions): Promise<SnapshotRef> {
@@ -399,6 +395,26 @@ export class BtrfsBackend implements SnapshotBackend {
     }
     return out;
   }
+}
+
+/**
+ * The subvolume root that holds `path`, a directory on btrfs (the caller checked: a local
+ * filesystem, so synchronous calls, microseconds each): walk up to the directory with inode 256.
+ */
+function subvolumeRootOf(path: string): string {
+  let cur = realpathSync.native(path);
+  let st = statSync(cur);
+  if (!st.isDirectory()) throw new Error(`${path} is not a directory`);
+  while (st.ino !== BTRFS_SUBVOLUME_INO) {
+    const up = dirname(cur);
+    const ust = statSync(up);
+    if (up === cur || ust.dev !== st.dev) {
+      throw new Error(`${path}: no btrfs subvolume root found above it (reached ${cur}, a mount of a plain directory)`);
+    }
+    cur = up;
+    st = ust;
+  }
+  return cur;
 }
 
 /** `p`, or a rejection with the abort reason as soon as `signal` aborts (`p` goes on). */
