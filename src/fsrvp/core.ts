@@ -18,6 +18,9 @@ import { SequenceTimer, realScheduler, type Armed, type Scheduler } from './time
 const debug = createDebug('fsrvp:service');
 
 /** An error that carries the HRESULT to answer with. */
+/** Set states whose records are not fsync'd on their own (see putSet). */
+const NOT_DURABLE: ReadonlySet<ShadowCopySetState['status']> = new Set(['Started', 'Added', 'CreationInProgress']);
+
 export class FsrvpError extends Error {
   constructor(readonly hresult: number, message: string) {
     super(message);
@@ -127,12 +130,15 @@ export class ServiceCore {
   }
 
   /**
-   * Persists a set before the reply. A set that is only Started or Added has nothing on disk
-   * yet: its record is written but not fsync'd on its own (the next durable record carries it),
-   * so a power loss can only lose a set the client will start again. Every record that follows
-   * or precedes a storage change is fsync'd before the reply.
+   * Persists a set before the reply. Records are fsync'd when the state they describe has
+   * something on disk or in Samba that a power loss must not forget: Committed and later. Three
+   * states are written but not fsync'd on their own (the next durable record carries them):
+   * Started and Added have nothing on disk yet, so a power loss only loses a set the client starts
+   * again; CreationInProgress precedes the snapshots, and a snapshot whose record a power loss
+   * took is an orphan that start-up reconciliation deletes (reconcile.ts step 4: our snapshot
+   * names carry the shadow copy id, and nothing refers to it). A process crash loses none of them.
    */
   putSet(set: ShadowCopySetState): Promise<void> {
-    return this.commit([{ t: 'set', set }], { durable: set.status !== 'Started' && set.status !== 'Added' });
+    return this.commit([{ t: 'set', set }], { durable: !NOT_DURABLE.has(set.status) });
   }
 }

@@ -3,10 +3,11 @@
  * shares are brought back into agreement, each repair reported with its reason.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HRESULT } from '../../src/fsrvp/codes.js';
 import { LOCK_FILE } from '../../src/fsrvp/lock.js';
+import { JOURNAL_FILE } from '../../src/fsrvp/store.js';
 import type { SnapshotRef } from '../../src/storage/backend.js';
 import { ADMIN, Harness, unc } from '../helpers/fsrvp.js';
 import { sleep } from '../helpers/fsrvp-fakes.js';
@@ -118,6 +119,36 @@ describe('reconciliation at start-up', () => {
     expect((await pending).result).toBe(HRESULT.E_FAIL);
     await crashed.close();
     expect(h.status(setId)).toBe('Committed');
+  });
+
+  it('a power loss that took the CreationInProgress record (not fsync\'d) leaves an orphan snapshot, which is deleted', async () => {
+    const { setId } = await h.start();
+    await h.add(setId, unc('fsrvp_share'));
+    let hang!: (e: Error) => void;
+    const hung = new Promise<never>((_, reject) => { hang = reject; });
+    h.backend.create = (async () => {
+      orphan('vol1', 'made-before-power-loss');
+      return hung;
+    }) as typeof h.backend.create;
+    const crashed = h.svc;
+    const pending = crashed.commitShadowCopySet({ ShadowCopySetId: setId, TimeOutInMilliseconds: 0 }, ADMIN);
+    await sleep(20);
+    expect(h.status(setId)).toBe('CreationInProgress');
+    // What reached the disk: everything up to the last fsync'd record, so not the
+    // CreationInProgress record (nor the Started/Added ones before it, which are not fsync'd either).
+    const journal = join(h.dir, JOURNAL_FILE);
+    const lines = readFileSync(journal, 'utf8').split('\n').filter(Boolean);
+    expect(lines.at(-1)).toMatch(/CreationInProgress/);
+    writeFileSync(journal, lines.filter((l) => !/CreationInProgress|"Added"|"Started"/.test(l)).map((l) => `${l}\n`).join(''));
+    h.backend.create = Object.getPrototypeOf(h.backend).create.bind(h.backend);
+    rmSync(join(h.dir, LOCK_FILE), { force: true });
+    await h.open();
+    expect(h.svc.view().sets).toEqual([]);
+    expect(actions()).toEqual(['delete-orphan-snapshot made-before-power-loss']);
+    expect(h.backend.snapshots.size).toBe(0);
+    hang(new Error('power lost'));
+    await pending;
+    await crashed.close();
   });
 
   it('keeps state it cannot verify and says so', async () => {
