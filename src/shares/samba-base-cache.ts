@@ -7,9 +7,12 @@
  *   caller: registry contents, not file times).
  * A configuration whose view depends on more than that is never cached: an include with a
  * substitution (%m, %U, …) or a relative path, `config file =`, usershares.
- * An entry is stored only when no file changed in the last RACY_MS before the read began (a
- * change within the same timestamp tick could otherwise go unseen) and the key read again after
- * testparm is unchanged.
+ * An entry is stored only when no file changed shortly before the read began (a change within
+ * the same timestamp tick could otherwise go unseen) and the key read again after testparm is
+ * unchanged. "Shortly" depends on the file's timestamps: FINE_RACY_MS when they have a sub-second
+ * part (Linux local filesystems stamp with the kernel's coarse clock, a few ms per tick), RACY_MS
+ * when they are whole seconds (a filesystem with 1–2 s granularity, or a file whose times were set
+ * by hand). So publishes right after an edit of smb.conf pay for testparm for 0.1 s, not 2 s.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
@@ -17,6 +20,8 @@ import { normalizeParam, type SmbConfSection } from './smbconf.js';
 
 /** Files changed this recently (ms) are not trusted to show a further change in their times. */
 export const RACY_MS = 2_000;
+/** The same for files whose times have a sub-second part (a fine-grained clock). */
+export const FINE_RACY_MS = 100;
 /** At most this many files are followed through includes. */
 const MAX_FILES = 64;
 
@@ -54,7 +59,12 @@ export function scanConfText(text: string): ConfScan {
 }
 
 export type Fingerprint =
-  | { readonly key: string; readonly newestChangeMs: number }
+  | {
+    readonly key: string;
+    readonly newestChangeMs: number;
+    /** Until when (ms since the epoch) a further change could carry the same times: no caching before. */
+    readonly racyUntilMs: number;
+  }
   | { readonly uncacheable: string };
 
 /** Fingerprints smb.conf and its includes; files are re-read only when their stat changed. */
@@ -64,6 +74,7 @@ export class ConfFingerprinter {
   async fingerprint(main: string): Promise<Fingerprint> {
     const parts: string[] = [];
     let newest = 0;
+    let racyUntil = 0;
     const seen = new Set<string>();
     const queue = [main];
     while (queue.length) {
@@ -81,8 +92,11 @@ export class ConfFingerprinter {
       }
       const statKey = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
       parts.push(`${file}\0${statKey}`);
-      const changed = Number((st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs) / 1_000_000n);
+      const changedNs = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+      const changed = Number(changedNs / 1_000_000n);
       if (changed > newest) newest = changed;
+      const fine = st.mtimeNs % 1_000_000_000n !== 0n && st.ctimeNs % 1_000_000_000n !== 0n;
+      racyUntil = Math.max(racyUntil, changed + (fine ? FINE_RACY_MS : RACY_MS));
       let scanned = this.scans.get(file);
       if (scanned?.statKey !== statKey) {
         scanned = { statKey, scan: scanConfText(await readFile(file, 'utf8')) };
@@ -92,7 +106,7 @@ export class ConfFingerprinter {
       if (scanned.scan.uncacheable) return { uncacheable: `${file}: ${scanned.scan.uncacheable}` };
       queue.push(...scanned.scan.includes);
     }
-    return { key: parts.join('\n'), newestChangeMs: newest };
+    return { key: parts.join('\n'), newestChangeMs: newest, racyUntilMs: racyUntil };
   }
 }
 

@@ -51,7 +51,7 @@ import { join } from 'node:path';
 import createDebug from 'debug';
 import { CommandError, run } from '../sys/exec.js';
 import { HelperError, HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
-import { BaseDefinitionCache, ConfFingerprinter, RACY_MS } from './samba-base-cache.js';
+import { BaseDefinitionCache, ConfFingerprinter } from './samba-base-cache.js';
 import { SmbConfHelper, helperHandlesSdName } from './samba-helper.js';
 import { assertConfSafe, normalizeParam, parseSmbConf, renderSection, type SmbConfSection } from './smbconf.js';
 import type { PublishRequest, SharePublisher } from './types.js';
@@ -193,7 +193,7 @@ export class SambaRegistryPublisher implements SharePublisher {
         debug('base definitions are not cached: %s', fp.uncacheable);
         return undefined;
       }
-      if (fp.newestChangeMs >= started - RACY_MS) return undefined;
+      if (fp.racyUntilMs > started) return undefined;
       return `${fp.key}\n${JSON.stringify(registry)}`;
     };
     const key = await readKey();

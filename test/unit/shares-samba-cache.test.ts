@@ -1,8 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BaseDefinitionCache, ConfFingerprinter, scanConfText, type Fingerprint } from '../../src/shares/samba-base-cache.js';
+import {
+  BaseDefinitionCache, ConfFingerprinter, FINE_RACY_MS, RACY_MS, scanConfText, type Fingerprint,
+} from '../../src/shares/samba-base-cache.js';
 
 let dir: string;
 
@@ -64,6 +66,21 @@ describe('base definition cache keys', () => {
     await writeFile(main, '[x]\n');
     const fp = await new ConfFingerprinter().fingerprint(main);
     expect('newestChangeMs' in fp && Math.abs(fp.newestChangeMs - Date.now()) < 5_000).toBe(true);
+  });
+
+  it('trusts file times after 0.1 s when they have a sub-second part, after 2 s when they are whole seconds', async () => {
+    const main = join(dir, 'times.conf');
+    await writeFile(main, '[x]\n');
+    const whole = new Date(Math.floor(Date.now() / 1000) * 1000 - 1000);
+    await utimes(main, whole, whole); // mtime whole seconds; ctime (now) is not, but both must be fine-grained
+    const coarse = await new ConfFingerprinter().fingerprint(main);
+    if (!('racyUntilMs' in coarse)) throw new Error('uncacheable');
+    expect(coarse.racyUntilMs - coarse.newestChangeMs).toBe(RACY_MS);
+    const fineTime = new Date(Date.now() - 1000 + 123.456);
+    await utimes(main, fineTime, fineTime);
+    const fine = await new ConfFingerprinter().fingerprint(main);
+    if (!('racyUntilMs' in fine)) throw new Error('uncacheable');
+    expect(fine.racyUntilMs - fine.newestChangeMs).toBe(FINE_RACY_MS);
   });
 
   it('returns an entry only for its own key, by share name without case', () => {
