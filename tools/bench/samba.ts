@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { HOST, SambaHarness, agentConfig, startTestAgent, type SambaMode } from '../lib/samba-harness.js';
 import { Capture, serverTimes, type ServerTime } from './samba-capture.js';
 import { investigate } from './samba-investigate.js';
+import { floorLines, measureFloor } from './samba-floor.js';
 import {
   checkInterrupted, close, cycle, CYCLE, getVersion, handleSignals, live, open, VERSION,
 } from './samba-run.js';
@@ -233,6 +234,8 @@ export async function benchSamba(seconds: number): Promise<void> {
       if (result.cycles.perSecond < GOAL * samba.cycles.perSecond) {
         const agent = await startTestAgent(h);
         investigation = await investigate(h, agent, seconds);
+        checkInterrupted();
+        investigation.push(...floorLines(await measureFloor(h, agent, seconds), 1000 / samba.cycles.perSecond, GOAL));
       }
       return result;
     });
