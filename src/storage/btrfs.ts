@@ -248,16 +248,26 @@ export class BtrfsBackend implements SnapshotBackend {
     return checkTree(share, { ...this.options.policy, btrfs: true }, { sync: true, mounts });
   }
 
+  /** Snapshot directories this process made or found, so create() skips the mkdir. */
+  private readonly knownDirs = new Set<string>();
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    if (this.knownDirs.size > 1024) this.knownDirs.clear();
+    this.knownDirs.add(dir);
+  }
+
   async create(volume: Volume, opts: CreateOptions): Promise<SnapshotRef> {
     const guid = normalizeGuid(opts.shadowCopyId);
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const dir = await this.snapshotDirFor(volume.root);
-    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await this.ensureDir(dir);
     const createdAt = toSeconds(Date.now());
+    let madeDirAgain = false;
     for (let seq = 1; ; seq++) {
       const name = snapshotName(guid, createdAt, seq);
       const path = join(dir, name);
-      if (await exists(path)) continue;
       const args = ['subvolume', 'snapshot', ...(opts.writable ? [] : ['-r']), volume.root, path];
       debug('btrfs snapshot %s -> %s (%s)', volume.root, path, opts.writable ? 'writable' : 'read-only');
       opts.progress?.(0, 1);
@@ -265,10 +275,20 @@ export class BtrfsBackend implements SnapshotBackend {
       try {
         done = await this.snapshotByIoctl(volume.root, path, !opts.writable, opts.signal);
       } catch (e) {
+        // A name in use (even by something that is not a snapshot): the next sequence number.
         if (e instanceof HelperError && e.code === 'EEXIST' && seq < 10) continue;
+        // The snapshot directory was removed since this process made it: once more, after mkdir.
+        if (e instanceof HelperError && e.code === 'ENOENT' && !madeDirAgain && this.knownDirs.delete(dir)) {
+          madeDirAgain = true;
+          await this.ensureDir(dir);
+          seq--;
+          continue;
+        }
         throw e;
       }
       if (!done) {
+        if (await exists(path)) continue;
+        await this.ensureDir(dir);
         try {
           await this.btrfs(args, opts.signal);
         } catch (e) {

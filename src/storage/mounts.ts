@@ -46,13 +46,19 @@ export function parseMountInfo(text: string): MountEntry[] {
   return out;
 }
 
+/** The last text read and its parse: the table rarely changes, and comparing is cheaper than parsing. */
+let lastMounts: { readonly text: string; readonly entries: readonly MountEntry[] } | undefined;
+
 /**
- * The current mount table. Read synchronously on purpose: the kernel generates this file in
- * memory (it never waits on a disk), and one read call is much cheaper than the four thread-pool
- * round trips of an async read; it is on the Add/Prepare path.
+ * The current mount table, read fresh every time. Read synchronously on purpose: the kernel
+ * generates this file in memory (it never waits on a disk), and one read call is much cheaper
+ * than the four thread-pool round trips of an async read; it is on the Add/Prepare/Commit path.
+ * The parse of an unchanged text is reused.
  */
-export async function readMounts(): Promise<MountEntry[]> {
-  return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+export async function readMounts(): Promise<readonly MountEntry[]> {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
+  if (lastMounts?.text !== text) lastMounts = { text, entries: parseMountInfo(text) };
+  return lastMounts.entries;
 }
 
 /** Whether `a` is `b` or inside it (both absolute and normalised). */

@@ -3,6 +3,7 @@ import { constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BtrfsBackend } from '../../src/storage/btrfs.js';
+import { snapshotName, toSeconds } from '../../src/storage/naming.js';
 import { BtrfsIoctl, isIoctlRefusal, isIoctlUnsupported } from '../../src/storage/btrfs-ioctl.js';
 import { run } from '../../src/sys/exec.js';
 import { HelperError } from '../../src/sys/helper-process.js';
@@ -126,6 +127,28 @@ describe('btrfs backend by ioctl (helper process) on a loop filesystem', () => {
     await new Promise((r) => setTimeout(r, 500)); // a late snapshot is removed when its ioctl returns
     expect(await b.list(volume)).toEqual([]);
     expect(await readdir(await b.snapshotDirFor(volume.root))).toEqual([]);
+    expect(b.ioctlDisabled).toBeUndefined();
+  });
+
+  it('takes the next name when one is in use, and recreates a snapshot directory removed behind its back', async () => {
+    const b = backend();
+    const volume = await b.volumeOf(share);
+    const first = await b.create(volume, { shadowCopyId: guid(30), writable: false });
+    await b.delete(first);
+    const dir = await b.snapshotDirFor(volume.root);
+    await rm(dir, { recursive: true });
+    const again = await b.create(volume, { shadowCopyId: guid(31), writable: false });
+    expect(again.path.startsWith(`${dir}/`)).toBe(true);
+    // Something that is not a snapshot sits on the name the next create would take (for this
+    // second and the next, in case the clock moves on): it takes sequence number 2.
+    const now = toSeconds(Date.now());
+    const squatters = [now, now + 1000].map((t) => join(dir, snapshotName(guid(32), t, 1)));
+    for (const p of squatters) await mkdir(p);
+    const next = await b.create(volume, { shadowCopyId: guid(32), writable: false });
+    expect(next.name).toBe(snapshotName(guid(32), next.createdAt, 2));
+    for (const snap of [again, next]) await b.delete(snap);
+    for (const p of squatters) await rm(p, { recursive: true });
+    expect(await readdir(dir)).toEqual([]);
     expect(b.ioctlDisabled).toBeUndefined();
   });
 
