@@ -14,9 +14,14 @@ export interface Rate {
   perSecond: number;
 }
 
-/** Runs `fn` repeatedly for about `seconds` (after a short warm-up) and returns its rate. */
-export async function rate(label: string, fn: () => unknown | Promise<unknown>, seconds = 1.5, batch = 100): Promise<Rate> {
-  const warm = Date.now() + Math.min(300, seconds * 200);
+/**
+ * Runs `fn` repeatedly for about `seconds` after a warm-up (default: a short one, at most 0.3 s)
+ * and returns its rate.
+ */
+export async function rate(
+  label: string, fn: () => unknown | Promise<unknown>, seconds = 1.5, batch = 100, warmupMs = Math.min(300, seconds * 200),
+): Promise<Rate> {
+  const warm = Date.now() + warmupMs;
   while (Date.now() < warm) for (let i = 0; i < batch; i++) await fn();
   let ops = 0;
   const start = process.hrtime.bigint();

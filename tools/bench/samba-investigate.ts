@@ -8,7 +8,7 @@ import { SambaRegistryPublisher } from '../../src/shares/samba.js';
 import type { SambaHarness } from '../lib/samba-harness.js';
 import { rate, type Rate } from './measure.js';
 import { patchMethod, startProbe, type Probe, type Timing } from './samba-probe.js';
-import { close, cycle, open } from './samba-run.js';
+import { close, cycle, CYCLE_WARMUP_MS, open } from './samba-run.js';
 
 const ms = (n: number): string => n.toFixed(n >= 100 ? 0 : n >= 10 ? 1 : 2);
 
@@ -55,6 +55,9 @@ export async function investigate(h: SambaHarness, agent: Agent, seconds: number
   });
   const s = open(h);
   try {
+    // A fresh in-process agent: warm it up, or the first variant is measured cold and every
+    // what-if after it looks better than it is.
+    await rate('warm-up', () => cycle(s), CYCLE_WARMUP_MS / 1000, 5, 0);
     let baseline: number | undefined;
     for (const v of variants) {
       const undo: Array<() => void> = [];

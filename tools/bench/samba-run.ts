@@ -15,6 +15,13 @@ export const RECOVERED = /marked recovery complete\n/;
 export const DELETED = /shadow-copy deleted\n/;
 export const VERSION = /supports FSRVP versions[^\n]*\n/;
 
+/**
+ * Warm-up before a rate of full cycles is taken, for either server: a fresh agent process runs
+ * its first cycles noticeably slower (JIT compilation, first-use caches) for a second or two;
+ * the rate is meant to be the steady state both servers reach.
+ */
+export const CYCLE_WARMUP_MS = 2500;
+
 /** Child processes started during the run, killed at once by a signal. */
 export const live = new Set<{ kill(): void }>();
 let interrupted: NodeJS.Signals | undefined;

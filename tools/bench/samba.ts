@@ -20,7 +20,7 @@ import { Capture, serverTimes, type ServerTime } from './samba-capture.js';
 import { investigate } from './samba-investigate.js';
 import { floorLines, measureFloor } from './samba-floor.js';
 import {
-  checkInterrupted, close, cycle, CYCLE, getVersion, handleSignals, live, open, VERSION,
+  checkInterrupted, close, cycle, CYCLE, CYCLE_WARMUP_MS, getVersion, handleSignals, live, open, VERSION,
 } from './samba-run.js';
 import { rate, report, type Rate } from './measure.js';
 
@@ -104,7 +104,7 @@ async function measureServer(h: SambaHarness, who: string, seconds: number, afte
   let gsvOne: Rate;
   try {
     await getVersion(s); // connected and bound
-    cycles = await rate(`${who}: full cycles`, () => cycle(s), seconds, 5);
+    cycles = await rate(`${who}: full cycles`, () => cycle(s), seconds, 5, CYCLE_WARMUP_MS);
     gsvOne = await rate(`${who}: GetSupportedVersion, one at a time`, () => getVersion(s), seconds, 50);
   } finally {
     await close(s);
@@ -219,6 +219,7 @@ export async function benchSamba(seconds: number): Promise<void> {
     console.log('   Samba first (rpcd_fsrvp:num_workers = 1), then ours (fsrvpd in its own process, behind external_rpc_pipe:socket_dir)');
     console.log('   rates: ratio = ours/Samba, HIGHER is better; server times: ours/Samba, LOWER is better');
     console.log(`   cycle = one interactive rpcclient session, one command at a time: ${CYCLE.join('; ')}`);
+    console.log(`   cycle rates are taken after ${CYCLE_WARMUP_MS / 1000} s of warm-up cycles on each server (steady state)`);
     const samba = await withHarness('samba', (h) => measureServer(h, REF, seconds));
     let investigation: string[] = [];
     const ours = await withHarness('agent', async (h) => {
