@@ -17,10 +17,10 @@ import { SequenceTimer, realScheduler, type Armed, type Scheduler } from './time
 
 const debug = createDebug('fsrvp:service');
 
-/** An error that carries the HRESULT to answer with. */
 /** Set states whose records are not fsync'd on their own (see putSet). */
 const NOT_DURABLE: ReadonlySet<ShadowCopySetState['status']> = new Set(['Started', 'Added', 'CreationInProgress']);
 
+/** An error that carries the HRESULT to answer with. */
 export class FsrvpError extends Error {
   constructor(readonly hresult: number, message: string) {
     super(message);

@@ -8,11 +8,11 @@
  * The walk is iterative and bounded: it stops at the first refusal and after `maxEntries`
  * entries.
  */
-import { lstatSync, opendirSync, readFileSync, realpathSync, type Dir, type Dirent, type Stats } from 'node:fs';
+import { lstatSync, opendirSync, realpathSync, type Dir, type Dirent, type Stats } from 'node:fs';
 import { lstat, opendir, realpath, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Refusal } from './backend.js';
-import { isInside, parseMountInfo, type MountEntry } from './mounts.js';
+import { isInside, readMounts, type MountEntry } from './mounts.js';
 
 /** Inode number of every btrfs subvolume root (BTRFS_FIRST_FREE_OBJECTID). */
 export const BTRFS_SUBVOLUME_INO = 256;
@@ -111,15 +111,9 @@ const ASYNC_IO: WalkIo = {
 };
 
 /** The first mount point strictly below `top` in this process's mount table, if any. */
-function mountBelow(top: string, mounts: readonly MountEntry[] | undefined): string | undefined {
-  let list = mounts;
-  if (!list) {
-    try {
-      list = parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'));
-    } catch {
-      return undefined; // no procfs: the walk's st_dev test still finds mount points
-    }
-  }
+async function mountBelow(top: string, mounts: readonly MountEntry[] | undefined): Promise<string | undefined> {
+  // Without procfs the walk's st_dev test still finds mount points.
+  const list = mounts ?? (await readMounts().catch(() => []));
   return list.map((m) => m.mountPoint).find((m) => m !== top && isInside(m, top));
 }
 
@@ -159,7 +153,7 @@ export async function checkTree(
     return refusal('unreadable', root, `cannot read the share root: ${errnoOf(e)}`);
   }
   if (!rootStat.isDirectory()) return refusal('not-a-directory', root, 'the share root is not a directory');
-  const mount = mountBelow(top, walk.mounts);
+  const mount = await mountBelow(top, walk.mounts);
   if (mount !== undefined) {
     return refusal('mount-point', mount, 'a mount point (junction) below the share root; its contents would not be part of the shadow copy');
   }
