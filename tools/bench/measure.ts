@@ -12,6 +12,8 @@ export interface Rate {
   ops: number;
   seconds: number;
   perSecond: number;
+  /** Rates of the time slices, when measured in slices (slicedRate); perSecond is then their median. */
+  slices?: number[];
 }
 
 /**
@@ -53,10 +55,42 @@ export function rateSync(label: string, fn: () => unknown, seconds = 1.5, batch 
   return { label, ops, seconds: secs, perSecond: ops / secs };
 }
 
+/**
+ * Like `rate`, but the measuring time is cut into slices of `sliceMs` and the rate is the
+ * median of the slice rates: a burst of outside load (another job on a shared two-core machine)
+ * then shifts a few slices, not the figure. The slices are kept for printing the spread.
+ */
+export async function slicedRate(
+  label: string, fn: () => Promise<unknown>, seconds: number, sliceMs: number, warmupMs: number,
+): Promise<Rate> {
+  const warm = Date.now() + warmupMs;
+  while (Date.now() < warm) await fn();
+  const slices: number[] = [];
+  let ops = 0;
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000) {
+    const t0 = performance.now();
+    let n = 0;
+    while (performance.now() - t0 < sliceMs) {
+      await fn();
+      n++;
+    }
+    slices.push(n / ((performance.now() - t0) / 1000));
+    ops += n;
+  }
+  const sorted = [...slices].sort((a, b) => a - b);
+  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  return { label, ops, seconds: (performance.now() - start) / 1000, perSecond: median, slices };
+}
+
 const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
 
 /** Prints a measured rate and, when given, its ratio to a reference measured in the same run. */
 export function report(r: Rate, reference?: Rate): void {
   const ratio = reference ? `  ratio ${(r.perSecond / reference.perSecond).toFixed(2)} vs ${reference.label}` : '';
   console.log(`${r.label.padEnd(58)} ${fmt(r.perSecond).padStart(12)} /s${ratio}`);
+  if (r.slices && r.slices.length > 1) {
+    const s = [...r.slices].sort((a, b) => a - b);
+    console.log(`   (median of ${s.length} slices of ${(r.seconds / s.length).toFixed(1)} s; slices ranged ${fmt(s[0]!)}–${fmt(s[s.length - 1]!)} /s)`);
+  }
 }

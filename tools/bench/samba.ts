@@ -22,7 +22,7 @@ import { floorLines, measureFloor } from './samba-floor.js';
 import {
   checkInterrupted, close, cycle, CYCLE, CYCLE_WARMUP_MS, getVersion, handleSignals, live, open, VERSION,
 } from './samba-run.js';
-import { rate, report, type Rate } from './measure.js';
+import { rate, report, slicedRate, type Rate } from './measure.js';
 
 const GOAL = 2.0;
 const REF = 'Samba rpcd_fsrvp (reference)';
@@ -104,7 +104,7 @@ async function measureServer(h: SambaHarness, who: string, seconds: number, afte
   let gsvOne: Rate;
   try {
     await getVersion(s); // connected and bound
-    cycles = await rate(`${who}: full cycles`, () => cycle(s), seconds, 5, CYCLE_WARMUP_MS);
+    cycles = await slicedRate(`${who}: full cycles`, () => cycle(s), Math.max(seconds, 5), 1000, CYCLE_WARMUP_MS);
     gsvOne = await rate(`${who}: GetSupportedVersion, one at a time`, () => getVersion(s), seconds, 50);
   } finally {
     await close(s);
@@ -219,7 +219,7 @@ export async function benchSamba(seconds: number): Promise<void> {
     console.log('   Samba first (rpcd_fsrvp:num_workers = 1), then ours (fsrvpd in its own process, behind external_rpc_pipe:socket_dir)');
     console.log('   rates: ratio = ours/Samba, HIGHER is better; server times: ours/Samba, LOWER is better');
     console.log(`   cycle = one interactive rpcclient session, one command at a time: ${CYCLE.join('; ')}`);
-    console.log(`   cycle rates are taken after ${CYCLE_WARMUP_MS / 1000} s of warm-up cycles on each server (steady state)`);
+    console.log(`   cycle rates: after ${CYCLE_WARMUP_MS / 1000} s of warm-up cycles on each server, the median of 1 s slices (steady state, robust to bursts of outside load)`);
     const samba = await withHarness('samba', (h) => measureServer(h, REF, seconds));
     let investigation: string[] = [];
     const ours = await withHarness('agent', async (h) => {
