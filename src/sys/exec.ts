@@ -176,12 +176,14 @@ export function pipeline(
   });
 }
 
-const whichCache = new Map<string, string | undefined>();
+/** Executables found on PATH, by name. */
+const whichCache = new Map<string, string>();
 
 /** The absolute path of an executable found on PATH (or `name` itself when absolute), else undefined. */
 export async function which(name: string): Promise<string | undefined> {
   if (isAbsolute(name)) return (await isExecutable(name)) ? name : undefined;
-  if (whichCache.has(name)) return whichCache.get(name);
+  const hit = whichCache.get(name);
+  if (hit !== undefined) return hit;
   const dirs = (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter);
   let found: string | undefined;
   for (const dir of dirs) {
@@ -189,7 +191,8 @@ export async function which(name: string): Promise<string | undefined> {
     const candidate = join(dir, name);
     if (await isExecutable(candidate)) { found = candidate; break; }
   }
-  whichCache.set(name, found);
+  // Only hits are kept: a tool installed while we run is found at the next call.
+  if (found !== undefined) whichCache.set(name, found);
   return found;
 }
 

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, which } from '../../src/sys/exec.js';
+import { aptInstall } from './apt.js';
 
 export type LoopFsType = 'btrfs' | 'xfs' | 'ext4';
 
@@ -43,16 +44,23 @@ export async function missingTools(tools: readonly string[]): Promise<string[]> 
 }
 
 /**
- * Throws a clear error when a tool is missing or we are not root. These tests never pass
- * silently: under CI=true and elsewhere alike, a missing tool is a failure that says what to install.
+ * Installs the Debian packages of missing tools (as root), then throws a clear error when a tool
+ * is still missing or we are not root. These tests never pass silently: under CI=true and
+ * elsewhere alike, a missing tool is a failure that says what to install.
  */
 export async function requireTools(tools: readonly string[], needRoot = true): Promise<void> {
-  const missing = await missingTools(tools);
+  let missing = await missingTools(tools);
   const problems: string[] = [];
-  if (missing.length) {
-    const pkgs = [...new Set(missing.map((t) => TOOL_PACKAGES[t] ?? '?'))].join(' ');
-    problems.push(`missing tools: ${missing.join(', ')} (apt-get install ${pkgs})`);
+  const pkgs = (): string[] => [...new Set(missing.map((t) => TOOL_PACKAGES[t] ?? '?'))];
+  if (missing.length && process.getuid?.() === 0 && !pkgs().includes('?')) {
+    try {
+      await aptInstall(pkgs());
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+    missing = await missingTools(tools);
   }
+  if (missing.length) problems.push(`missing tools: ${missing.join(', ')} (apt-get install ${pkgs().join(' ')})`);
   if (needRoot && process.getuid?.() !== 0) problems.push('these tests need root (loop devices, mounts)');
   if (problems.length) throw new Error(`integration prerequisites not met${process.env.CI === 'true' ? ' (CI=true)' : ''}: ${problems.join('; ')}`);
 }

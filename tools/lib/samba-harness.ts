@@ -22,6 +22,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { startAgent, type Agent } from '../../src/cli/agent.js';
+import { aptInstall } from './apt.js';
 import { PFC_FIRST_LAST } from '../../src/dcerpc/constants.js';
 import type { Operation } from '../../src/dcerpc/interface.js';
 import { decodePdu, encodePdu } from '../../src/dcerpc/pdu.js';
@@ -116,21 +117,10 @@ export async function ensureSambaTools(): Promise<void> {
   const missing = (): string[] => TOOLS.filter((t) => !existsSync(t));
   if (missing().length === 0) return;
   const ci = process.env.CI === 'true';
-  // Keep the package scripts from starting a system smbd on port 445 while we install.
-  const policy = '/usr/sbin/policy-rc.d';
-  const ownPolicy = !existsSync(policy);
   try {
-    if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const upd = await runCmd('apt-get', ['update', '-q'], { timeoutMs: 600_000, env });
-    const inst = upd.code === 0
-      ? await runCmd('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...PACKAGES], { timeoutMs: 900_000, env })
-      : upd;
-    if (inst.code !== 0) {
-      throw new Error(`missing ${missing().join(', ')} and apt-get failed${ci ? ' (CI=true)' : ''}: ${inst.stderr.slice(-2000)}`);
-    }
-  } finally {
-    if (ownPolicy) rmSync(policy, { force: true });
+    await aptInstall(PACKAGES);
+  } catch (e) {
+    throw new Error(`missing ${missing().join(', ')} and installing failed${ci ? ' (CI=true)' : ''}: ${(e as Error).message}`);
   }
   const still = missing();
   if (still.length > 0) throw new Error(`still missing after installing ${PACKAGES.join(' ')}: ${still.join(', ')}`);
