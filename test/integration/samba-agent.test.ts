@@ -9,9 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HRESULT } from '../../src/fsrvp/codes.js';
 import { FSRVP_OPERATIONS } from '../../src/fsrvp/idl.js';
 import { Rng } from '../../src/ndr/index.js';
-import {
-  captureHandshake, NpaPipeClient, parseExposed, SambaHarness, startTestAgent, type Exposed,
-} from '../../tools/lib/samba-harness.js';
+import { captureHandshake, NpaPipeClient } from '../../tools/lib/npa-pipe-client.js';
+import { parseExposed, SambaHarness, startTestAgent, type Exposed } from '../../tools/lib/samba-harness.js';
 
 let h: SambaHarness;
 let plainHandshake: Uint8Array;

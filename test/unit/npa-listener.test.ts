@@ -13,7 +13,7 @@ import { bind, InterfaceRegistry, type CallContext } from '../../src/dcerpc/inte
 import { FSRVP_PIPE, FSRVP_UUID } from '../../src/fsrvp/codes.js';
 import { GetSupportedVersion } from '../../src/fsrvp/idl.js';
 import { attachRpcStream } from '../../src/transport/stream.js';
-import { NpaPipeClient } from '../../tools/lib/samba-harness.js';
+import { NpaPipeClient } from '../../tools/lib/npa-pipe-client.js';
 
 const sample = readFileSync(fixturePath('npa_req_level7.bin'));
 

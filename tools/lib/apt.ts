@@ -4,23 +4,10 @@
  * install). apt-get runs with a policy-rc.d that stops package scripts from starting services,
  * so installing samba does not start a system smbd on port 445.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { runCmd } from './run-cmd.js';
 
-interface AptResult {
-  readonly code: number;
-  readonly output: string;
-}
-
-function apt(args: readonly string[], timeoutMs: number): Promise<AptResult> {
-  return new Promise((resolve) => {
-    execFile('apt-get', args, { timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } },
-      (err, stdout, stderr) => {
-        const raw = (err as { code?: unknown } | null)?.code;
-        resolve({ code: err ? (typeof raw === 'number' ? raw : 127) : 0, output: `${String(stdout)}${String(stderr)}` || String(err?.message ?? '') });
-      });
-  });
-}
+const aptEnv = (): NodeJS.ProcessEnv => ({ ...process.env, DEBIAN_FRONTEND: 'noninteractive' });
 
 /**
  * `apt-get update` then `apt-get install --no-install-recommends` of `packages` (needs root).
@@ -33,9 +20,13 @@ export async function aptInstall(packages: readonly string[]): Promise<void> {
   const ownPolicy = !existsSync(policy);
   try {
     if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-    const upd = await apt(['update', '-q'], 600_000);
-    const inst = upd.code === 0 ? await apt(['install', '-y', '-q', '--no-install-recommends', ...packages], 900_000) : upd;
-    if (inst.code !== 0) throw new Error(`apt-get install ${packages.join(' ')} failed (${inst.code}): ${inst.output.slice(-2000)}`);
+    const upd = await runCmd('apt-get', ['update', '-q'], { timeoutMs: 600_000, env: aptEnv() });
+    const inst = upd.code === 0
+      ? await runCmd('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { timeoutMs: 900_000, env: aptEnv() })
+      : upd;
+    if (inst.code !== 0) {
+      throw new Error(`apt-get install ${packages.join(' ')} failed (${inst.code}): ${`${inst.stdout}${inst.stderr}`.slice(-2000)}`);
+    }
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }

@@ -14,34 +14,29 @@
  * users created are removed by stop(), also when a test failed, and by an exit hook if the
  * runner dies first.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { startAgent, type Agent } from '../../src/cli/agent.js';
-import { aptInstall } from './apt.js';
-import { PFC_FIRST_LAST } from '../../src/dcerpc/constants.js';
-import type { Operation } from '../../src/dcerpc/interface.js';
-import { decodePdu, encodePdu } from '../../src/dcerpc/pdu.js';
-import type { Pdu } from '../../src/dcerpc/pdu-types.js';
-import { NDR20, syntaxId } from '../../src/dcerpc/syntax.js';
-import { FSRVP_UUID, FSRVP_VERSION } from '../../src/fsrvp/codes.js';
-import { decode, encode } from '../../src/ndr/index.js';
-import { decodeNpaReply, FILE_TYPE_MESSAGE_MODE_PIPE, NPA_REP_SIZE } from '../../src/transport/npa-codec.js';
-import { frameMessages, MessageDeframer } from '../../src/transport/npa-framing.js';
 import { defaultConfig, type AgentConfig } from '../../src/cli/config.js';
 import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
-import { shadowCopy2Options } from '../../src/storage/naming.js';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '../../src/transport/npa-links.js';
+import { aptInstall } from './apt.js';
+import { must, runCmd, type RunResult } from './run-cmd.js';
+import { smbConf, type SambaMode, type SambaOptions } from './samba-conf.js';
+import {
+  acquireLock, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
+} from './samba-resources.js';
 
-export const SHARE = 'fsrvp_share';
+export { SHARE, type SambaMode, type SambaOptions } from './samba-conf.js';
+export type { RunResult } from './run-cmd.js';
 export const HOST = '127.0.0.1';
 /** Debian's Samba module directory (`smbd -b` MODULESDIR) for this machine's multiarch triplet. */
 const SAMBA_MODULES_DIR = `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/samba`;
-const LOCK = join(existsSync('/run/lock') ? '/run/lock' : tmpdir(), 'fsrvp-samba-harness.lock');
 // samba-vfs-modules: the test shares use vfs objects btrfs and shadow_copy2; without them smbd
 // refuses every tree connect to the share (and Samba's own FSRVP fails with E_ACCESSDENIED).
 const PACKAGES = ['samba', 'samba-vfs-modules', 'smbclient', 'samba-testsuite', 'btrfs-progs'];
@@ -52,62 +47,15 @@ const TOOLS = [
   '/usr/bin/testparm', '/usr/sbin/mkfs.btrfs', '/usr/bin/btrfs',
 ];
 
-export type SambaMode = 'agent' | 'samba';
-
 export interface SambaUser {
   readonly name: string;
   readonly password: string;
-}
-
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
 }
 
 export interface TortureResult extends RunResult {
   readonly passed: string[];
   readonly failed: string[];
   readonly skipped: string[];
-}
-
-export interface SambaOptions {
-  readonly mode: SambaMode;
-  /** `fss: sequence timeout` (seconds); the agent must use the same value. Default 1. */
-  readonly seqTimeout?: number;
-  /** Extra [global] lines. */
-  readonly global?: Readonly<Record<string, string>>;
-  /** Extra [fsrvp_share] lines (e.g. shadow_copy2 options matching the btrfs backend). */
-  readonly share?: Readonly<Record<string, string>>;
-  /** Loop filesystem size in MiB (default 320). */
-  readonly sizeMiB?: number;
-}
-
-/** Cleanup facts, recorded in the lock file so a later run can undo a crashed one. */
-interface Resources {
-  owner: number;
-  root?: string;
-  loop?: string;
-  mount?: string;
-  pgids: number[];
-  users: string[];
-}
-
-function runCmd(file: string, args: readonly string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = execFile(file, args, { timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 << 20, env: opts.env ?? process.env }, (err, stdout, stderr) => {
-      const raw = (err as { code?: unknown } | null)?.code;
-      const code = err ? (typeof raw === 'number' ? raw : 127) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) || (err ? err.message : '') });
-    });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-  });
-}
-
-async function must(file: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
-  const r = await runCmd(file, args, opts);
-  if (r.code !== 0) throw new Error(`${file} ${args.join(' ')} failed (${r.code}): ${r.stderr || r.stdout}`);
-  return r.stdout;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -124,200 +72,6 @@ export async function ensureSambaTools(): Promise<void> {
   }
   const still = missing();
   if (still.length > 0) throw new Error(`still missing after installing ${PACKAGES.join(' ')}: ${still.join(', ')}`);
-}
-
-/** Ports in LISTEN state on any address (from /proc/net/tcp{,6}). */
-function listeningOn(port: number): boolean {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(f, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length > 3 && cols[1]?.endsWith(`:${hexPort}`) && cols[3] === '0A') return true;
-    }
-  }
-  return false;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Live (non-zombie) processes in a process group. */
-function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(d));
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return out;
-}
-
-function processGroupOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-}
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
-}
-
-/** Only paths and names this harness creates are ever undone from a (possibly stale) record. */
-function ours(r: Resources): { root?: string; loop?: string; mount?: string; users: string[] } {
-  const root = r.root && /^fsrvp-samba-/.test(basename(r.root)) && dirname(r.root) === tmpdir() ? r.root : undefined;
-  let loop: string | undefined;
-  if (root && r.loop && /^\/dev\/loop\d+$/.test(r.loop)) {
-    try {
-      const backing = readFileSync(`/sys/block/${basename(r.loop)}/loop/backing_file`, 'utf8').trim();
-      if (backing.startsWith(`${root}/`)) loop = r.loop;
-    } catch {
-      // not attached
-    }
-  }
-  const mount = root && r.mount === join(root, 'mnt') ? r.mount : undefined;
-  const users = r.users.filter((u) => u === 'fsrvptest' || u === 'fsrvpnopriv');
-  return { ...(root ? { root } : {}), ...(loop ? { loop } : {}), ...(mount ? { mount } : {}), users };
-}
-
-/** Synchronous best-effort undo of recorded resources (exit hook and stale-lock recovery). */
-function undoSync(r: Resources): void {
-  for (const pgid of r.pgids) {
-    if (groupMembers(pgid).some((p) => /smbd|samba-dcerpcd|rpcd_/.test(commandOf(p)))) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  const o = ours(r);
-  const quiet = { stdio: 'ignore' as const };
-  if (o.mount) {
-    try {
-      execFileSync('umount', ['-l', o.mount], quiet);
-    } catch {
-      // not mounted
-    }
-  }
-  if (o.loop) {
-    try {
-      execFileSync('losetup', ['-d', o.loop], quiet);
-    } catch {
-      // already detached
-    }
-  }
-  if (o.root) rmSync(o.root, { recursive: true, force: true });
-  for (const u of o.users) {
-    try {
-      execFileSync('userdel', [u], quiet);
-    } catch {
-      // not there
-    }
-  }
-}
-
-async function acquireLock(): Promise<Resources> {
-  const deadline = Date.now() + 10 * 60_000;
-  const mine: Resources = { owner: process.pid, pgids: [], users: [] };
-  for (;;) {
-    try {
-      const fd = openSync(LOCK, 'wx', 0o600);
-      writeFileSync(fd, JSON.stringify(mine));
-      closeSync(fd);
-      return mine;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    let held: Resources | undefined;
-    try {
-      held = JSON.parse(readFileSync(LOCK, 'utf8')) as Resources;
-    } catch {
-      held = undefined;
-    }
-    if (held && held.owner !== process.pid && pidAlive(held.owner)) {
-      if (Date.now() > deadline) throw new Error(`another Samba harness (pid ${held.owner}) holds ${LOCK}`);
-      await sleep(500);
-      continue;
-    }
-    if (held && held.owner === process.pid) throw new Error('a Samba harness is already running in this process');
-    if (held) undoSync(held);
-    rmSync(LOCK, { force: true });
-  }
-}
-
-function saveLock(r: Resources): void {
-  writeFileSync(LOCK, JSON.stringify(r));
-}
-
-function smbConf(h: { root: string; mount: string; socketDir?: string }, opts: SambaOptions): string {
-  const d = (n: string): string => join(h.root, n);
-  const global: Record<string, string> = {
-    'netbios name': 'FSRVPH',
-    workgroup: 'FSRVPH',
-    'server role': 'standalone server',
-    interfaces: '127.0.0.1/8',
-    'bind interfaces only': 'yes',
-    'smb ports': '445',
-    'disable netbios': 'yes',
-    'lock directory': d('lock'),
-    'state directory': d('state'),
-    'cache directory': d('cache'),
-    'private dir': d('private'),
-    'pid directory': d('pid'),
-    'ncalrpc dir': d('ncalrpc'),
-    'log file': join(d('log'), 'log.%m'),
-    'max log size': '0',
-    'passdb backend': `tdbsam:${join(d('private'), 'passdb.tdb')}`,
-    'rpc start on demand helpers': 'no',
-    'registry shares': 'yes',
-    'fss: sequence timeout': String(opts.seqTimeout ?? 1),
-    'printing': 'bsd',
-    'printcap name': '/dev/null',
-    'load printers': 'no',
-    'map to guest': 'never',
-  };
-  if (opts.mode === 'samba') global['rpcd_fsrvp:num_workers'] = '1';
-  if (h.socketDir) global['external_rpc_pipe:socket_dir'] = h.socketDir;
-  Object.assign(global, opts.global ?? {});
-  // Samba's own FSRVP: vfs_btrfs snapshots into the share as @GMT-… (SAMBA.md §5). Ours: the btrfs
-  // backend keeps them beside the subvolume in ../.fsrvp-snapshots/share; shadow_copy2 finds them
-  // through a *relative* snapdir (relative to the share subvolume). An absolute snapdir would be
-  // inherited by the exposed clones, whose paths lie inside it, and break writes to writable
-  // snapshot shares (trap 3).
-  const shadow: Record<string, string> = opts.mode === 'samba'
-    ? { 'btrfs: manipulate snapshots': 'yes', 'shadow: snapdir': '.', 'hide files': '/@GMT-*/' }
-    : { 'btrfs: manipulate snapshots': 'no', ...shadowCopy2Options(`../${SNAPSHOT_DIR_NAME}/share`) };
-  const share: Record<string, string> = {
-    path: join(h.mount, 'share'),
-    'read only': 'no',
-    'vfs objects': 'btrfs shadow_copy2',
-    'shadow: sort': 'desc',
-    ...shadow,
-    ...(opts.share ?? {}),
-  };
-  const lines = ['[global]', ...Object.entries(global).map(([k, v]) => `  ${k} = ${v}`), '  include = registry', '', `[${SHARE}]`,
-    ...Object.entries(share).map(([k, v]) => `  ${k} = ${v}`), ''];
-  return lines.join('\n');
 }
 
 export class SambaHarness {
@@ -596,23 +350,6 @@ export class SambaHarness {
   }
 }
 
-/** SIGTERM to a process group, SIGKILL after 10 s; waits until no live member remains. */
-async function stopGroup(pgid: number): Promise<void> {
-  const signal = (s: NodeJS.Signals): void => {
-    try {
-      process.kill(-pgid, s);
-    } catch {
-      // group already empty
-    }
-  };
-  signal('SIGTERM');
-  for (let i = 0; i < 100 && groupMembers(pgid).length > 0; i++) await sleep(100);
-  if (groupMembers(pgid).length === 0) return;
-  signal('SIGKILL');
-  for (let i = 0; i < 50 && groupMembers(pgid).length > 0; i++) await sleep(100);
-  if (groupMembers(pgid).length > 0) throw new Error(`process group ${pgid} survived SIGKILL`);
-}
-
 /** Whether a file or directory exists (async). */
 export async function exists(path: string): Promise<boolean> {
   return access(path).then(() => true, () => false);
@@ -666,139 +403,4 @@ export interface Exposed {
 export function parseExposed(out: string): Exposed | undefined {
   const m = /([0-9a-f-]{36})\(([0-9a-f-]{36})\): share (\S+) exposed as a snapshot of/i.exec(out);
   return m ? { setId: m[1] as string, copyId: m[2] as string, share: m[3] as string } : undefined;
-}
-
-/**
- * Records the named_pipe_auth request smbd sends when `user` opens \PIPE\FssagentRpc (agent mode,
- * before the agent listens): a plain socket takes the handshake bytes and hangs up.
- */
-export async function captureHandshake(h: SambaHarness, user: SambaUser): Promise<Uint8Array> {
-  if (!h.socketDir) throw new Error('the harness is not in agent mode');
-  const path = join(h.socketDir, 'np', 'fssagentrpc');
-  let got: Uint8Array | undefined;
-  const server = createServer((s) => {
-    const chunks: Buffer[] = [];
-    s.on('data', (b: Buffer) => {
-      chunks.push(b);
-      const all = Buffer.concat(chunks);
-      if (all.length >= 4 && all.length >= 4 + all.readUInt32BE(0)) {
-        got = Uint8Array.from(all.subarray(0, 4 + all.readUInt32BE(0)));
-        s.destroy();
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  try {
-    await h.rpcclient('fss_get_sup_version', user);
-  } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    rmSync(path, { force: true });
-  }
-  if (!got) throw new Error(`smbd sent no handshake for ${user.name}`);
-  return got;
-}
-
-/**
- * A DCE/RPC client that talks to the agent's socket the way smbd does: the recorded
- * named_pipe_auth request, then message-mode PDUs. Binds FileServerVssAgent with NDR32.
- */
-export class NpaPipeClient {
-  private readonly deframer = new MessageDeframer();
-  private readonly inbox: Buffer[] = [];
-  private waiter: ((b: Buffer | null) => void) | undefined;
-  private buffered: Buffer[] = [];
-  private callId = 1;
-
-  private constructor(private readonly socket: Socket) {
-    socket.on('data', (b: Buffer) => this.buffered.push(b));
-    socket.on('close', () => this.deliver(null));
-  }
-
-  static async open(path: string, handshake: Uint8Array): Promise<NpaPipeClient> {
-    const socket = connect(path);
-    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    const c = new NpaPipeClient(socket);
-    socket.write(handshake);
-    const rep = await c.readRaw(NPA_REP_SIZE);
-    if (decodeNpaReply(rep).fileType !== FILE_TYPE_MESSAGE_MODE_PIPE) throw new Error('expected a message-mode pipe');
-    socket.removeAllListeners('data');
-    const rest = Buffer.concat(c.buffered);
-    c.buffered = [];
-    socket.on('data', (b: Buffer) => c.feed(b));
-    if (rest.length > 0) c.feed(rest);
-    return c;
-  }
-
-  private async readRaw(n: number): Promise<Buffer> {
-    for (let i = 0; i < 100; i++) {
-      const all = Buffer.concat(this.buffered);
-      if (all.length >= n) {
-        this.buffered = [all.subarray(n)];
-        return all.subarray(0, n);
-      }
-      await sleep(20);
-    }
-    throw new Error('no named_pipe_auth reply');
-  }
-
-  private feed(b: Buffer): void {
-    for (const m of this.deframer.push(b)) this.deliver(m);
-  }
-
-  private deliver(m: Buffer | null): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    if (w) w(m);
-    else if (m) this.inbox.push(m);
-  }
-
-  private next(): Promise<Pdu> {
-    const queued = this.inbox.shift();
-    const got = queued ? Promise.resolve(queued) : new Promise<Buffer | null>((resolve) => {
-      this.waiter = resolve;
-    });
-    return got.then((m) => {
-      if (!m) throw new Error('pipe closed');
-      return decodePdu(m);
-    });
-  }
-
-  private send(pdu: Uint8Array): void {
-    for (const m of frameMessages(pdu)) this.socket.write(m);
-  }
-
-  async bind(): Promise<void> {
-    this.send(encodePdu({
-      kind: 'bind',
-      header: { callId: this.callId++, pfcFlags: PFC_FIRST_LAST },
-      maxXmitFrag: 4280,
-      maxRecvFrag: 4280,
-      assocGroupId: 0,
-      contexts: [{ contextId: 0, abstractSyntax: syntaxId(FSRVP_UUID, FSRVP_VERSION.major, FSRVP_VERSION.minor), transferSyntaxes: [NDR20] }],
-      authInfo: new Uint8Array(0),
-    }));
-    const ack = await this.next();
-    if (ack.kind !== 'bind_ack') throw new Error(`bind answered with ${ack.kind}`);
-  }
-
-  /** Calls one operation (single-fragment request); returns the decoded response. */
-  async call<Req, Res>(op: Operation<Req, Res>, req: Req): Promise<Res> {
-    const callId = this.callId++;
-    const stub = encode(op.request, req);
-    this.send(encodePdu({
-      kind: 'request',
-      header: { callId, pfcFlags: PFC_FIRST_LAST },
-      allocHint: stub.length,
-      contextId: 0,
-      opnum: op.opnum,
-      stubAndVerifier: stub,
-    }));
-    const r = await this.next();
-    if (r.kind !== 'response') throw new Error(`${op.name} answered with ${r.kind}`);
-    return decode(op.response, r.stubAndVerifier).value;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
 }

@@ -1,0 +1,72 @@
+/** The private smb.conf a Samba harness runs with: loopback only, its own directories, one btrfs share. */
+import { join } from 'node:path';
+import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
+import { shadowCopy2Options } from '../../src/storage/naming.js';
+
+export const SHARE = 'fsrvp_share';
+
+/** samba: Samba's own rpcd_fsrvp serves the pipe; agent: smbd sends it to our socket. */
+export type SambaMode = 'agent' | 'samba';
+
+export interface SambaOptions {
+  readonly mode: SambaMode;
+  /** `fss: sequence timeout` (seconds); the agent must use the same value. Default 1. */
+  readonly seqTimeout?: number;
+  /** Extra [global] lines. */
+  readonly global?: Readonly<Record<string, string>>;
+  /** Extra [fsrvp_share] lines (e.g. shadow_copy2 options matching the btrfs backend). */
+  readonly share?: Readonly<Record<string, string>>;
+  /** Loop filesystem size in MiB (default 320). */
+  readonly sizeMiB?: number;
+}
+
+export function smbConf(h: { root: string; mount: string; socketDir?: string }, opts: SambaOptions): string {
+  const d = (n: string): string => join(h.root, n);
+  const global: Record<string, string> = {
+    'netbios name': 'FSRVPH',
+    workgroup: 'FSRVPH',
+    'server role': 'standalone server',
+    interfaces: '127.0.0.1/8',
+    'bind interfaces only': 'yes',
+    'smb ports': '445',
+    'disable netbios': 'yes',
+    'lock directory': d('lock'),
+    'state directory': d('state'),
+    'cache directory': d('cache'),
+    'private dir': d('private'),
+    'pid directory': d('pid'),
+    'ncalrpc dir': d('ncalrpc'),
+    'log file': join(d('log'), 'log.%m'),
+    'max log size': '0',
+    'passdb backend': `tdbsam:${join(d('private'), 'passdb.tdb')}`,
+    'rpc start on demand helpers': 'no',
+    'registry shares': 'yes',
+    'fss: sequence timeout': String(opts.seqTimeout ?? 1),
+    'printing': 'bsd',
+    'printcap name': '/dev/null',
+    'load printers': 'no',
+    'map to guest': 'never',
+  };
+  if (opts.mode === 'samba') global['rpcd_fsrvp:num_workers'] = '1';
+  if (h.socketDir) global['external_rpc_pipe:socket_dir'] = h.socketDir;
+  Object.assign(global, opts.global ?? {});
+  // Samba's own FSRVP: vfs_btrfs snapshots into the share as @GMT-… (SAMBA.md §5). Ours: the btrfs
+  // backend keeps them beside the subvolume in ../.fsrvp-snapshots/share; shadow_copy2 finds them
+  // through a *relative* snapdir (relative to the share subvolume). An absolute snapdir would be
+  // inherited by the exposed clones, whose paths lie inside it, and break writes to writable
+  // snapshot shares (trap 3).
+  const shadow: Record<string, string> = opts.mode === 'samba'
+    ? { 'btrfs: manipulate snapshots': 'yes', 'shadow: snapdir': '.', 'hide files': '/@GMT-*/' }
+    : { 'btrfs: manipulate snapshots': 'no', ...shadowCopy2Options(`../${SNAPSHOT_DIR_NAME}/share`) };
+  const share: Record<string, string> = {
+    path: join(h.mount, 'share'),
+    'read only': 'no',
+    'vfs objects': 'btrfs shadow_copy2',
+    'shadow: sort': 'desc',
+    ...shadow,
+    ...(opts.share ?? {}),
+  };
+  const lines = ['[global]', ...Object.entries(global).map(([k, v]) => `  ${k} = ${v}`), '  include = registry', '', `[${SHARE}]`,
+    ...Object.entries(share).map(([k, v]) => `  ${k} = ${v}`), ''];
+  return lines.join('\n');
+}

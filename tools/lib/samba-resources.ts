@@ -1,0 +1,184 @@
+/**
+ * What a Samba harness run owns and how it is undone, even after a crash: one run at a time
+ * (a lock file that records the run's resources: its temp dir, loop device, mount, process
+ * groups and users), a synchronous undo for exit hooks and stale locks, and process-group helpers.
+ * Only paths and names a harness creates are ever undone from a record.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+
+export const LOCK = join(existsSync('/run/lock') ? '/run/lock' : tmpdir(), 'fsrvp-samba-harness.lock');
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Cleanup facts, recorded in the lock file so a later run can undo a crashed one. */
+export interface Resources {
+  owner: number;
+  root?: string;
+  loop?: string;
+  mount?: string;
+  pgids: number[];
+  users: string[];
+}
+
+/** Ports in LISTEN state on any address (from /proc/net/tcp{,6}). */
+export function listeningOn(port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length > 3 && cols[1]?.endsWith(`:${hexPort}`) && cols[3] === '0A') return true;
+    }
+  }
+  return false;
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Live (non-zombie) processes in a process group. */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(d));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return out;
+}
+
+export function processGroupOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
+export function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Only paths and names this harness creates are ever undone from a (possibly stale) record. */
+function ours(r: Resources): { root?: string; loop?: string; mount?: string; users: string[] } {
+  const root = r.root && /^fsrvp-samba-/.test(basename(r.root)) && dirname(r.root) === tmpdir() ? r.root : undefined;
+  let loop: string | undefined;
+  if (root && r.loop && /^\/dev\/loop\d+$/.test(r.loop)) {
+    try {
+      const backing = readFileSync(`/sys/block/${basename(r.loop)}/loop/backing_file`, 'utf8').trim();
+      if (backing.startsWith(`${root}/`)) loop = r.loop;
+    } catch {
+      // not attached
+    }
+  }
+  const mount = root && r.mount === join(root, 'mnt') ? r.mount : undefined;
+  const users = r.users.filter((u) => u === 'fsrvptest' || u === 'fsrvpnopriv');
+  return { ...(root ? { root } : {}), ...(loop ? { loop } : {}), ...(mount ? { mount } : {}), users };
+}
+
+/** Synchronous best-effort undo of recorded resources (exit hook and stale-lock recovery). */
+export function undoSync(r: Resources): void {
+  for (const pgid of r.pgids) {
+    if (groupMembers(pgid).some((p) => /smbd|samba-dcerpcd|rpcd_/.test(commandOf(p)))) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  const o = ours(r);
+  const quiet = { stdio: 'ignore' as const };
+  if (o.mount) {
+    try {
+      execFileSync('umount', ['-l', o.mount], quiet);
+    } catch {
+      // not mounted
+    }
+  }
+  if (o.loop) {
+    try {
+      execFileSync('losetup', ['-d', o.loop], quiet);
+    } catch {
+      // already detached
+    }
+  }
+  if (o.root) rmSync(o.root, { recursive: true, force: true });
+  for (const u of o.users) {
+    try {
+      execFileSync('userdel', [u], quiet);
+    } catch {
+      // not there
+    }
+  }
+}
+
+export async function acquireLock(): Promise<Resources> {
+  const deadline = Date.now() + 10 * 60_000;
+  const mine: Resources = { owner: process.pid, pgids: [], users: [] };
+  for (;;) {
+    try {
+      const fd = openSync(LOCK, 'wx', 0o600);
+      writeFileSync(fd, JSON.stringify(mine));
+      closeSync(fd);
+      return mine;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let held: Resources | undefined;
+    try {
+      held = JSON.parse(readFileSync(LOCK, 'utf8')) as Resources;
+    } catch {
+      held = undefined;
+    }
+    if (held && held.owner !== process.pid && pidAlive(held.owner)) {
+      if (Date.now() > deadline) throw new Error(`another Samba harness (pid ${held.owner}) holds ${LOCK}`);
+      await sleep(500);
+      continue;
+    }
+    if (held && held.owner === process.pid) throw new Error('a Samba harness is already running in this process');
+    if (held) undoSync(held);
+    rmSync(LOCK, { force: true });
+  }
+}
+
+export function saveLock(r: Resources): void {
+  writeFileSync(LOCK, JSON.stringify(r));
+}
+
+/** SIGTERM to a process group, SIGKILL after 10 s; waits until no live member remains. */
+export async function stopGroup(pgid: number): Promise<void> {
+  const signal = (s: NodeJS.Signals): void => {
+    try {
+      process.kill(-pgid, s);
+    } catch {
+      // group already empty
+    }
+  };
+  signal('SIGTERM');
+  for (let i = 0; i < 100 && groupMembers(pgid).length > 0; i++) await sleep(100);
+  if (groupMembers(pgid).length === 0) return;
+  signal('SIGKILL');
+  for (let i = 0; i < 50 && groupMembers(pgid).length > 0; i++) await sleep(100);
+  if (groupMembers(pgid).length > 0) throw new Error(`process group ${pgid} survived SIGKILL`);
+}
