@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   formatReport, inspect, missingVfsModules, npaLevelFor, parseSambaBuild, parseSambaVersion, parseTestparm, runDoctor, type Exec,
 } from '../../src/cli/doctor.js';
+import { DEFAULT_PYTHON } from '../../src/sys/helpers/fsrvp-helper.js';
 import { parseInterfacePipes } from '../../src/transport/npa-links.js';
 
 let dir: string;
@@ -89,6 +90,22 @@ describe('fsrvpd doctor', () => {
       exec: fakeExec({}, { build, shareLines: '\tvfs objects = btrfs shadow_copy2\n' }) });
     expect(formatReport(rep)).toMatch(/ERROR\s+share data: vfs objects shadow_copy2 not installed in .*modules\/vfs \(Debian package samba-vfs-modules\)/);
     expect(rep.healthy).toBe(false);
+  });
+
+  it('says when the fast helper or the attr tools are missing, and that it still works without them', async () => {
+    await writeFile(conf, '[global]\n');
+    const base = fakeExec({});
+    const exec: Exec = async (file, args) => {
+      if (file === DEFAULT_PYTHON) return { code: 1, stdout: '', stderr: "Traceback …\nModuleNotFoundError: No module named 'samba'\n" };
+      if (file === 'getfattr') return { code: 127, stdout: '', stderr: 'not found' };
+      return base(file, args);
+    };
+    const text = formatReport(await inspect({ config: conf, socketDir: join(dir, 'sock'), libexecDir: libexec, exec }));
+    expect(text).toMatch(/info\s+helper: .*python3-samba.*net conf.*No module named 'samba'/);
+    expect(text).toMatch(/info\s+attr tools: getfattr\/setfattr missing \(Debian package attr\)/);
+    const ready = formatReport(await inspect({ config: conf, socketDir: join(dir, 'sock'), libexecDir: libexec, exec: base }));
+    expect(ready).toMatch(/ok\s+helper: /);
+    expect(ready).not.toMatch(/attr tools/);
   });
 
   it('lists what is missing on a bare host and the lines to add', async () => {
