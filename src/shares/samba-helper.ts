@@ -10,8 +10,7 @@
  * SBC_ERR_* name, or ENAME for a share name whose descriptor key this helper does not compute
  * (not plain ASCII).
  */
-import type { HelperProcess } from '../sys/helper-process.js';
-import { acquireHelper, type FsrvpHelperOptions, type HelperLease } from '../sys/helpers/fsrvp-helper.js';
+import { HelperClient, type FsrvpHelperOptions } from '../sys/helpers/fsrvp-helper.js';
 
 /** A registry share: its name as stored and its parameters in order. */
 export interface RegistryShare {
@@ -39,18 +38,9 @@ export function helperHandlesSdName(name: string): boolean {
   return /^[\x20-\x7e]+$/.test(name);
 }
 
-export class SmbConfHelper {
-  private lease: HelperLease | undefined;
-
-  constructor(private readonly options: SmbConfHelperOptions = {}) {}
-
-  private get helper(): HelperProcess {
-    this.lease ??= acquireHelper('smbconf', this.options.configFile ? [this.options.configFile] : [], this.options);
-    return this.lease.helper;
-  }
-
-  private call<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    return this.helper.request<T>(op, args, { timeoutMs: this.options.timeoutMs ?? 30_000 });
+export class SmbConfHelper extends HelperClient {
+  constructor(options: SmbConfHelperOptions = {}) {
+    super('smbconf', options.configFile ? [options.configFile] : [], options, options.timeoutMs ?? 30_000);
   }
 
   /** Starts the helper if needed; false when it cannot run here. */
@@ -112,11 +102,5 @@ export class SmbConfHelper {
    */
   async closeShare(name: string): Promise<{ sent: boolean; reason?: string }> {
     return this.call('close_share', { name });
-  }
-
-  async close(): Promise<void> {
-    const lease = this.lease;
-    this.lease = undefined;
-    await lease?.release();
   }
 }

@@ -8,8 +8,8 @@
  * Failures: HelperUnavailableError (no interpreter or script: use the btrfs tool), HelperFailure
  * (the helper died or timed out), HelperError with `code` = the errno name (EEXIST, ENOTTY, …).
  */
-import { HelperError, type HelperProcess } from '../sys/helper-process.js';
-import { acquireHelper, type FsrvpHelperOptions, type HelperLease } from '../sys/helpers/fsrvp-helper.js';
+import { HelperError } from '../sys/helper-process.js';
+import { HelperClient, type FsrvpHelperOptions } from '../sys/helpers/fsrvp-helper.js';
 
 /** errno names that say these ioctls cannot work here at all: the btrfs tool is used from then on. */
 export const IOCTL_UNSUPPORTED_CODES: ReadonlySet<string> = new Set(['ENOTTY', 'ENOSYS', 'EOPNOTSUPP']);
@@ -35,18 +35,9 @@ export interface BtrfsIoctlOptions extends FsrvpHelperOptions {
   readonly timeoutMs: number;
 }
 
-export class BtrfsIoctl {
-  private lease: HelperLease | undefined;
-
-  constructor(private readonly options: BtrfsIoctlOptions) {}
-
-  private get helper(): HelperProcess {
-    this.lease ??= acquireHelper('btrfs', [], this.options);
-    return this.lease.helper;
-  }
-
-  private call<T>(op: string, args: Record<string, unknown>): Promise<T> {
-    return this.helper.request<T>(op, args, { timeoutMs: this.options.timeoutMs });
+export class BtrfsIoctl extends HelperClient {
+  constructor(options: BtrfsIoctlOptions) {
+    super('btrfs', [], options, options.timeoutMs);
   }
 
   /** Snapshots the subvolume at `source` as `dest` (which must not exist), read-only or writable. */
@@ -67,11 +58,5 @@ export class BtrfsIoctl {
   /** Whether the subvolume at `path` has the read-only flag. */
   async isReadOnly(path: string): Promise<boolean> {
     return (await this.call<{ readonly: boolean }>('get_flags', { path })).readonly;
-  }
-
-  async close(): Promise<void> {
-    const lease = this.lease;
-    this.lease = undefined;
-    await lease?.release();
   }
 }

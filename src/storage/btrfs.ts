@@ -29,7 +29,7 @@ import { lstat, mkdir, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
 import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
-import { CommandError, abortError, run, which } from '../sys/exec.js';
+import { CommandError, abortError, run, untilAborted, which } from '../sys/exec.js';
 import { HelperError, HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
 import { BtrfsIoctl, isIoctlRefusal, isIoctlUnsupported } from './btrfs-ioctl.js';
 import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts, type MountEntry } from './mounts.js';
@@ -319,7 +319,7 @@ export class BtrfsBackend implements SnapshotBackend {
     if (!io) return false;
     const req = io.snapshot(source, dest, readOnly);
     try {
-      await (signal ? untilAborted(req, signal) : req);
+      await untilAborted(req, signal);
       return true;
     } catch (e) {
       if (signal?.aborted) {
@@ -435,18 +435,5 @@ function subvolumeRootOf(path: string): string {
     st = ust;
   }
   return cur;
-}
-
-/** `p`, or a rejection with the abort reason as soon as `signal` aborts (`p` goes on). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); },
-    );
-  });
 }
 

@@ -15,6 +15,8 @@
  *
  * Read-only snapshots get the immutable flag (see protect.ts; EPERM on writes even for root),
  * falling back to clearing write bits on filesystems without it. `setReadOnly` applies the same.
+ * Extended attributes and the flag go through the long-lived helper process (file-ops.ts), with
+ * getfattr/setfattr, chattr and lsattr as the fallback.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
@@ -26,6 +28,7 @@ import { writeFileAtomic } from '../sys/atomic.js';
 import { isInside } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
+import { FileOps } from './file-ops.js';
 import { protectTree, unprotectTree, type ReadOnlyMethod } from './protect.js';
 import { copyTree, type CloneMode, type CopyMethod } from './tree-copy.js';
 import { exists, unlessMissing } from '../sys/enoent.js';
@@ -47,6 +50,15 @@ export interface CopyBackendOptions {
   readonly readOnly?: ReadOnlyMethod | 'auto';
   /** Directory-structure policy for `check()` (ONTAP-like defaults, see policy.ts). */
   readonly policy?: Partial<PolicyOptions>;
+  /**
+   * Extended attributes and the immutable flag through the long-lived helper process (default
+   * true); the tools (getfattr/setfattr, chattr, lsattr) are the fallback.
+   */
+  readonly helper?: boolean;
+  /** Python interpreter for the helper (default /usr/bin/python3). */
+  readonly python?: string;
+  /** The helper script (default: src/sys/helpers/fsrvp_helper.py, found from this module). */
+  readonly helperScript?: string;
 }
 
 /** Metadata stored beside each snapshot. */
@@ -70,8 +82,16 @@ export interface CopySnapshotRef extends SnapshotRef {
 
 export class CopyBackend implements SnapshotBackend {
   readonly name = 'copy';
+  private readonly fileOps: FileOps | undefined;
 
-  constructor(private readonly options: CopyBackendOptions = {}) {}
+  constructor(private readonly options: CopyBackendOptions = {}) {
+    if (options.helper ?? true) this.fileOps = new FileOps({ python: options.python, script: options.helperScript });
+  }
+
+  /** Stops the helper process (if this was its last user). The backend stays usable (it restarts it). */
+  async close(): Promise<void> {
+    await this.fileOps?.close();
+  }
 
   async supports(path: string): Promise<boolean> {
     try {
@@ -137,6 +157,7 @@ export class CopyBackend implements SnapshotBackend {
       reflink: this.options.reflink,
       concurrency: this.options.concurrency,
       xattrs: this.options.xattrs,
+      fileOps: this.fileOps,
       label: `${volume.root} -> ${name}`,
     });
     try {
@@ -148,7 +169,7 @@ export class CopyBackend implements SnapshotBackend {
       await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2) + '\n');
       await rename(partial, path);
       if (!opts.writable) {
-        const readOnlyMethod = await protectTree(path, this.options.readOnly ?? 'auto');
+        const readOnlyMethod = await protectTree(path, this.options.readOnly ?? 'auto', this.fileOps);
         meta = { ...meta, readOnlyMethod };
         await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2) + '\n');
       }
@@ -165,7 +186,7 @@ export class CopyBackend implements SnapshotBackend {
   async setReadOnly(snap: SnapshotRef): Promise<void> {
     this.assertOurs(snap);
     const meta = await readMeta(`${snap.path}.json`);
-    const readOnlyMethod = await protectTree(snap.path, this.options.readOnly ?? 'auto');
+    const readOnlyMethod = await protectTree(snap.path, this.options.readOnly ?? 'auto', this.fileOps);
     if (meta && (meta.writable || meta.readOnlyMethod !== readOnlyMethod)) {
       await writeFileAtomic(`${snap.path}.json`, JSON.stringify({ ...meta, writable: false, readOnlyMethod }, null, 2) + '\n');
     }
@@ -182,7 +203,7 @@ export class CopyBackend implements SnapshotBackend {
 
   private async removeTree(path: string): Promise<void> {
     if (!(await exists(path))) return;
-    await unprotectTree(path);
+    await unprotectTree(path, this.fileOps);
     await rm(path, { recursive: true, force: true });
   }
 

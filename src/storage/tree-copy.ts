@@ -17,7 +17,9 @@ import { constants as fsc } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, opendir, readdir, readlink, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import createDebug from 'debug';
-import { abortError, pipeline, which } from '../sys/exec.js';
+import { abortError, pipeline, untilAborted, which } from '../sys/exec.js';
+import { HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
+import type { FileOps } from './file-ops.js';
 
 const debug = createDebug('fsrvp:storage');
 
@@ -33,8 +35,13 @@ export interface CopyTreeOptions {
   readonly concurrency?: number;
   /** chown copies to the source owner (default: when running as root). */
   readonly preserveOwnership?: boolean;
-  /** Copy extended attributes with getfattr/setfattr (default 'auto': when both are installed). */
+  /**
+   * Copy extended attributes (default 'auto': when possible). Through `fileOps` when given (no
+   * process), else with getfattr/setfattr (Debian package attr).
+   */
   readonly xattrs?: boolean | 'auto';
+  /** The copy backend's helper for tree-wide file operations. */
+  readonly fileOps?: FileOps;
   /** Count entries first so progress has a total (default true). */
   readonly count?: boolean;
   /** Name used in progress logs. */
@@ -285,6 +292,23 @@ async function copyInto(src: string, dst: string, rootStat: BigIntStats, opts: C
 async function copyXattrs(src: string, dst: string, opts: CopyTreeOptions): Promise<CopyStats['xattrs']> {
   const want = opts.xattrs ?? 'auto';
   if (want === false) return 'not-requested';
+  const failed = (e: unknown): CopyStats['xattrs'] => {
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    if (want === true) throw e;
+    debug('copying extended attributes of %s failed: %s', src, (e as Error).message);
+    return 'failed';
+  };
+  if (opts.fileOps) {
+    try {
+      const r = await untilAborted(opts.fileOps.xattrCopy(src, dst), opts.signal);
+      if (r.failed === 0) return 'copied';
+      return failed(new Error(`${r.failed} extended attributes were not copied: ${r.errors.join('; ')}`));
+    } catch (e) {
+      // Without the helper (no python3, or it died), the tools below do it.
+      if (!(e instanceof HelperUnavailableError || e instanceof HelperFailure)) return failed(e);
+      debug('extended attributes of %s: helper not used (%s); using getfattr/setfattr', src, (e as Error).message);
+    }
+  }
   const [getfattr, setfattr] = await Promise.all([which('getfattr'), which('setfattr')]);
   if (!getfattr || !setfattr) {
     if (want === true) throw new Error('copying extended attributes needs getfattr and setfattr (Debian package attr)');
@@ -299,9 +323,6 @@ async function copyXattrs(src: string, dst: string, opts: CopyTreeOptions): Prom
     );
     return 'copied';
   } catch (e) {
-    if (opts.signal?.aborted) throw abortError(opts.signal);
-    if (want === true) throw e;
-    debug('copying extended attributes of %s failed: %s', src, (e as Error).message);
-    return 'failed';
+    return failed(e);
   }
 }

@@ -205,6 +205,20 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
+/** `p`, or a rejection with the abort reason as soon as `signal` aborts (`p` goes on; its result is dropped). */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
 /** The error to throw when `signal` aborted work: its reason when that is an Error (keeps TimeoutError), else an AbortError. */
 export function abortError(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;

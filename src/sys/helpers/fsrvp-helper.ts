@@ -32,7 +32,7 @@ export function locateHelperScript(moduleUrl?: string): string | undefined {
   return helperScriptCandidates(moduleUrl).find((p) => existsSync(p));
 }
 
-export type HelperMode = 'btrfs' | 'smbconf' | 'ping';
+export type HelperMode = 'btrfs' | 'smbconf' | 'files' | 'ping';
 
 export interface FsrvpHelperOptions {
   /** Python interpreter (default DEFAULT_PYTHON). */
@@ -74,4 +74,35 @@ export function acquireHelper(mode: HelperMode, modeArgs: readonly string[], opt
       await held.helper.close();
     },
   };
+}
+
+/**
+ * A client of one helper mode: the shared helper process is acquired on the first request and
+ * released by close(), after which the client is still usable (it acquires it again).
+ */
+export class HelperClient {
+  private lease: HelperLease | undefined;
+
+  constructor(
+    private readonly mode: HelperMode,
+    private readonly modeArgs: readonly string[],
+    private readonly helperOptions: FsrvpHelperOptions,
+    /** Timeout of each request, ms (0: none). */
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  protected get helper(): HelperProcess {
+    this.lease ??= acquireHelper(this.mode, this.modeArgs, this.helperOptions);
+    return this.lease.helper;
+  }
+
+  protected call<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    return this.helper.request<T>(op, args, { timeoutMs: this.requestTimeoutMs });
+  }
+
+  async close(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    await lease?.release();
+  }
 }
