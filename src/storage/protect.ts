@@ -2,8 +2,9 @@
  * Making a copied snapshot tree read-only.
  *
  * - `immutable`: the inode immutable flag on every file and directory (by ioctl through the
- *   helper, else `chattr -R +i`, Debian package e2fsprogs; ext4, xfs, btrfs, …). Writes, renames and deletes then fail with EPERM —
- *   also for root — and modes, owners and times stay exactly as copied.
+ *   helper, else `chattr -R +i`, Debian package e2fsprogs; ext4, xfs, btrfs, …). Writes, renames
+ *   and deletes then fail with EPERM — also for root — and modes, owners and times stay exactly
+ *   as copied.
  * - `mode-bits`: clear every write bit (files and directories). Protects against ordinary users
  *   only (root ignores mode bits) and changes the modes a restore would copy back; used only when
  *   the filesystem has no immutable flag (`auto`) or when asked for.
