@@ -194,6 +194,50 @@ describe('level 8 (Samba >= 4.20): one more union arm', () => {
   });
 });
 
+describe('named_pipe_auth_req level 8 (a real 781-byte request from smbd 4.22.6)', () => {
+  // Captured on this machine kind from Samba 4.22.6 (Debian bookworm-backports) when rpcclient
+  // opened \PIPE\FssagentRpc as a user with SeBackupPrivilege; .decoded.txt is Samba's ndrdump.
+  const sample8 = new Uint8Array(readFileSync(fixturePath('npa_req_level8.bin')));
+  const ndrdump = readFileSync(fixturePath('npa_req_level8.decoded.txt'), 'utf8');
+  const field = (name: string): string | undefined => new RegExp(`\\b${name}\\s+: (.*)`).exec(ndrdump)?.[1]?.trim();
+
+  it('decodes, consuming all bytes, and re-encodes byte for byte', () => {
+    expect(sample8.length).toBe(781);
+    expect(readLengthPrefix(sample8)).toBe(777);
+    const req = decodeNpaRequest(sample8);
+    expect(req.level).toBe(8);
+    expect(toHex(encodeNpaRequest(req))).toBe(toHex(sample8));
+  });
+
+  it('agrees with Samba\'s own ndrdump of the same bytes', () => {
+    expect(field('level')).toBe('0x00000008 (8)');
+    const req = decodeNpaRequest(sample8);
+    if (req.level !== 8) throw new Error('level 8 expected');
+    const si = req.info.session_info!.session_info!;
+    const tok = si.security_token!;
+    expect(field('num_sids')).toBe(`0x${tok.num_sids.toString(16).padStart(8, '0')} (${tok.num_sids})`);
+    expect(field('privilege_mask')).toMatch(new RegExp(`^0x0*${tok.privilege_mask.toString(16)} `));
+    expect(tok).toMatchObject({ num_local_claims: 0, num_user_claims: 0, num_device_claims: 0, num_device_sids: 0 });
+    expect(field('evaluate_claims')).toBe('CLAIMS_EVALUATION_NEVER (1)');
+    expect(field('unique_session_token')).toBe(npaDetails(req).sessionToken);
+    expect(field('ticket_type')).toBe('TICKET_TYPE_UNKNOWN (0)');
+    for (const sid of tok.sids) expect(ndrdump).toContain(sid);
+  });
+
+  it('gives the caller identity authorization uses', () => {
+    const caller = callerFromNpa(decodeNpaRequest(sample8));
+    expect(describeCaller(caller)).toBe('FSRVPH\\fsrvp422 uid=1001 privileges=0x200 sids=7 from 127.0.0.1');
+    expect(caller.privilegeMask! & 0x200n).toBe(0x200n); // SeBackupPrivilege
+    // The user's SID first, then its groups; S-1-22-1-1001 is Samba's unix-uid SID for it.
+    expect(caller.sids[0]).toBe('S-1-5-21-1162506640-2691666658-1070911629-1000');
+    expect(caller.sids).toContain('S-1-22-1-1001');
+  });
+
+  it('every truncation is an NdrError', () => {
+    for (let n = 0; n < sample8.length; n++) expectNdrError(() => decodeNpaRequest(sample8.subarray(0, n)));
+  });
+});
+
 describe('malformed requests are NdrErrors', () => {
   it('every truncation', () => {
     for (let n = 0; n < sample.length; n++) expectNdrError(() => decodeNpaRequest(sample.subarray(0, n)));
