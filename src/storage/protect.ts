@@ -13,17 +13,12 @@ import { chmod, lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
 import { run, which } from '../sys/exec.js';
-import { HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
+import { helperGone } from '../sys/helper-process.js';
 import { isFlagsUnsupported, type FileOps } from './file-ops.js';
 
 const debug = createDebug('fsrvp:storage');
 
 export type ReadOnlyMethod = 'immutable' | 'mode-bits';
-
-/** Whether `e` means "do it with the tools instead": no helper, or it died or timed out. */
-function helperGone(e: unknown): boolean {
-  return e instanceof HelperUnavailableError || e instanceof HelperFailure;
-}
 
 /** Whether the immutable flag is set on `path` (by ioctl through `ops`, else lsattr -d). */
 export async function isImmutable(path: string, ops?: FileOps): Promise<boolean> {

@@ -18,7 +18,7 @@ import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, opendir, readdir,
 import { join, relative } from 'node:path';
 import createDebug from 'debug';
 import { abortError, pipeline, untilAborted, which } from '../sys/exec.js';
-import { HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
+import { helperGone } from '../sys/helper-process.js';
 import type { FileOps } from './file-ops.js';
 
 const debug = createDebug('fsrvp:storage');
@@ -305,7 +305,7 @@ async function copyXattrs(src: string, dst: string, opts: CopyTreeOptions): Prom
       return failed(new Error(`${r.failed} extended attributes were not copied: ${r.errors.join('; ')}`));
     } catch (e) {
       // Without the helper (no python3, or it died), the tools below do it.
-      if (!(e instanceof HelperUnavailableError || e instanceof HelperFailure)) return failed(e);
+      if (!helperGone(e)) return failed(e);
       debug('extended attributes of %s: helper not used (%s); using getfattr/setfattr', src, (e as Error).message);
     }
   }

@@ -74,6 +74,11 @@ export class HelperFailure extends Error {
   }
 }
 
+/** Whether `e` means "do it without the helper": it cannot start here, or it died, timed out or was closed. */
+export function helperGone(e: unknown): boolean {
+  return e instanceof HelperUnavailableError || e instanceof HelperFailure;
+}
+
 /** The helper answered with a failure of the operation itself (`ok: false`). */
 export class HelperError extends Error {
   override readonly name = 'HelperError';

@@ -18,7 +18,6 @@
  * takes about half as long as it does between protocol round trips, so timing them alone would
  * understate the floor. Samba's rpcd_fsrvp does all of this work, and more.
  */
-import { open as openFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Agent } from '../../src/cli/agent.js';
 import type { PublishRequest } from '../../src/shares/types.js';
@@ -28,7 +27,7 @@ import type { SnapshotRef, Volume } from '../../src/storage/backend.js';
 import { BtrfsIoctl } from '../../src/storage/btrfs-ioctl.js';
 import { SHARE, type SambaHarness } from '../lib/samba-harness.js';
 import { rate } from './measure.js';
-import { patchMethod } from './samba-probe.js';
+import { fileHandlePrototype, patchMethod } from './samba-probe.js';
 import { close, cycle, open } from './samba-run.js';
 
 export interface Floor {
@@ -75,13 +74,7 @@ async function patchedCycleMs(h: SambaHarness, agent: Agent, seconds: number, la
       undo.push(patchMethod(b, 'create', () => async (...a: unknown[]) => ({ ...(await steps.create(a[0] as Volume, ++n)), backend: b.name })));
       undo.push(patchMethod(b, 'delete', () => async (...a: unknown[]) => steps.delete(a[0] as SnapshotRef)));
     }
-    // The journal's FileHandle is not reachable; its class is.
-    const probe = join(agent.config.stateDir, '.bench-floor');
-    const fh = await openFile(probe, 'w');
-    const proto = Object.getPrototypeOf(fh) as object;
-    await fh.close();
-    await rm(probe, { force: true });
-    undo.push(patchMethod(proto, 'datasync', noop));
+    undo.push(patchMethod(await fileHandlePrototype(agent), 'datasync', noop));
     const s = open(h);
     try {
       return 1000 / (await rate(label, () => cycle(s), Math.min(seconds, 3), 5)).perSecond;

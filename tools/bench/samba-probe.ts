@@ -79,6 +79,21 @@ export function toolKey(commandLine: string): string {
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
 
+/**
+ * FileHandle's prototype, for patching the journal's datasync: the journal's FileHandle is not
+ * reachable, its class is (found through a scratch file in the agent's state directory).
+ */
+export async function fileHandlePrototype(agent: Agent): Promise<object> {
+  const scratch = join(agent.config.stateDir, '.bench-probe');
+  const fh: FileHandle = await open(scratch, 'w');
+  try {
+    return Object.getPrototypeOf(fh) as object;
+  } finally {
+    await fh.close();
+    await rm(scratch, { force: true });
+  }
+}
+
 /** Starts probing a running agent. */
 export async function startProbe(agent: Agent): Promise<Probe> {
   const calls = new Map<string, Timing>();
@@ -90,13 +105,8 @@ export async function startProbe(agent: Agent): Promise<Probe> {
     for (const m of ['supports', 'volumeOf', 'check', 'create', 'setReadOnly', 'delete']) undo.push(wrap(b, m, `${b.name} backend.${m}`, calls));
   }
   undo.push(wrap(agent.parts.shares, 'lookup', 'shares.lookup', calls));
-  // The journal's FileHandle is not reachable; its class is. Count every datasync meanwhile.
-  const probeFile = join(agent.config.stateDir, '.bench-probe');
-  const fh: FileHandle = await open(probeFile, 'w');
-  const proto = Object.getPrototypeOf(fh) as object;
-  await fh.close();
-  await rm(probeFile, { force: true });
-  undo.push(wrap(proto, 'datasync', 'fdatasync (state journal)', calls));
+  // Count every datasync meanwhile.
+  undo.push(wrap(await fileHandlePrototype(agent), 'datasync', 'fdatasync (state journal)', calls));
 
   const previous = createDebug.disable();
   const previousLog = createDebug.log;
