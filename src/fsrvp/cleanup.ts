@@ -39,6 +39,19 @@ export async function unpublish(core: ServiceCore, name: string): Promise<boolea
   }
 }
 
+/**
+ * Rolls back shares this call published (name → snapshotKey of the snapshot each exposes); the
+ * ones that will not unpublish are recorded as pending cleanups, so they are retried and their
+ * snapshots kept until they are gone.
+ */
+export async function withdrawShares(core: ServiceCore, shares: ReadonlyMap<string, string | null>): Promise<void> {
+  const failed: Change[] = [];
+  for (const [name, snapshot] of shares) {
+    if (!(await unpublish(core, name))) failed.push({ t: 'pending', p: { kind: 'share', name, snapshot } });
+  }
+  if (failed.length > 0) await core.commitForced(failed);
+}
+
 /** Deletes snapshots; the ones that will not go are recorded as pending cleanups. */
 export async function discardSnapshots(
   core: ServiceCore, snaps: ReadonlyArray<{ readonly snapshot: SnapshotRef; readonly volume: Volume }>,

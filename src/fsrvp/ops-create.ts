@@ -11,12 +11,12 @@ import type {
   RequestOf, ResponseOf,
 } from './idl.js';
 import { ATTR, HRESULT } from './codes.js';
-import { discardSnapshots, unpublish } from './cleanup.js';
+import { discardSnapshots, withdrawShares } from './cleanup.js';
 import { errorText, FsrvpError, hresultOf, type ServiceCore } from './core.js';
 import { withDeadline } from './deadline.js';
 import { publishRequest } from './exposure.js';
 import {
-  filetimeFromMs, mappingsOf, type ShadowCopySetState, type ShadowCopyState,
+  filetimeFromMs, mappingsOf, snapshotKey, type ShadowCopySetState, type ShadowCopyState,
 } from './state.js';
 
 const debug = createDebug('fsrvp:service');
@@ -138,21 +138,22 @@ export async function commitShadowCopySet(
 
 /**
  * Publishes every unexposed mapping, one at a time. If one fails, or the signal fires, the
- * shares this call published are unpublished before it rejects. Returns the names published.
+ * shares this call published are withdrawn before it rejects. Returns the shares published
+ * (name → key of the snapshot each exposes).
  */
-async function publishAll(core: ServiceCore, set: ShadowCopySetState, signal: AbortSignal): Promise<Set<string>> {
-  const published = new Set<string>();
+async function publishAll(core: ServiceCore, set: ShadowCopySetState, signal: AbortSignal): Promise<Map<string, string | null>> {
+  const published = new Map<string, string | null>();
   const readOnly = !autoRecovery(set);
   try {
     for (const [copy, m] of mappingsOf(set)) {
       if (m.exposed) continue;
       signal.throwIfAborted();
       await core.publisher.publish(publishRequest(copy, m, readOnly));
-      published.add(m.exposedName);
+      published.set(m.exposedName, copy.snapshot ? snapshotKey(copy.snapshot) : null);
     }
     signal.throwIfAborted();
   } catch (e) {
-    for (const name of published) await unpublish(core, name);
+    await withdrawShares(core, published);
     throw e;
   }
   return published;
@@ -178,7 +179,7 @@ export async function exposeShadowCopySet(
     await core.putSet({ ...set, status: 'Exposed', copies });
   } catch (e) {
     debug('Expose %s: persisting failed, unpublishing: %s', set.id, errorText(e));
-    for (const name of outcome.value) await unpublish(core, name);
+    await withdrawShares(core, outcome.value);
     core.timer.arm('short', set.id);
     return { result: HRESULT.E_FAIL };
   }
