@@ -1,0 +1,149 @@
+/**
+ * aes128-cts-hmac-sha1-96 (17) and aes256-cts-hmac-sha1-96 (18), RFC 3962, in the RFC 3961
+ * simplified profile: PBKDF2-HMAC-SHA1 string-to-key, DK key derivation, AES in CBC mode with
+ * ciphertext stealing (IV zero), a 16-byte confounder and an HMAC-SHA1-96 integrity tag over
+ * confounder | plaintext with Ki; checksum types hmac-sha1-96-aes128 (15) and -aes256 (16).
+ */
+import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { KerberosCryptoError } from './errors.js';
+import { CKSUMTYPE, ETYPE, type Enctype } from './enctype.js';
+import { DERIVE, bytes, bytesEqual, concat, deriveRandom, usageConstant } from './rfc3961.js';
+
+const BLOCK = 16;
+const MAC = 12;
+const DEFAULT_ITERATIONS = 4096;
+
+const cipherName = (key: Uint8Array, mode: 'cbc' | 'ecb'): string => {
+  if (key.length !== 16 && key.length !== 32) throw new KerberosCryptoError('key-size', `AES key of ${key.length} bytes`);
+  return `aes-${key.length * 8}-${mode}`;
+};
+
+/** AES-CBC of whole blocks, no padding. */
+function cbc(key: Uint8Array, iv: Uint8Array, data: Uint8Array, encrypt: boolean): Uint8Array {
+  const c = encrypt ? createCipheriv(cipherName(key, 'cbc'), key, iv) : createDecipheriv(cipherName(key, 'cbc'), key, iv);
+  c.setAutoPadding(false);
+  return bytes(Buffer.concat([c.update(data), c.final()]));
+}
+
+function ecbDecryptBlock(key: Uint8Array, block: Uint8Array): Uint8Array {
+  const d = createDecipheriv(cipherName(key, 'ecb'), key, null);
+  d.setAutoPadding(false);
+  return bytes(Buffer.concat([d.update(block), d.final()]));
+}
+
+export const aesEncryptBlock = (key: Uint8Array, block: Uint8Array): Uint8Array => {
+  const c = createCipheriv(cipherName(key, 'ecb'), key, null);
+  c.setAutoPadding(false);
+  return bytes(Buffer.concat([c.update(block), c.final()]));
+};
+
+/**
+ * CBC with ciphertext stealing as RFC 3962 §5 uses it: one block is plain CBC; longer inputs
+ * are CBC over the zero-padded text with the last two cipher blocks swapped and the (now last)
+ * one cut to the length of the final partial block — swapped even when that block is whole.
+ */
+export function ctsEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
+  if (data.length < BLOCK) throw new KerberosCryptoError('short', `CTS of ${data.length} bytes`);
+  if (data.length === BLOCK) return cbc(key, iv, data, true);
+  const blocks = Math.ceil(data.length / BLOCK);
+  const padded = new Uint8Array(blocks * BLOCK);
+  padded.set(data);
+  const c = cbc(key, iv, padded, true);
+  const tail = data.length - (blocks - 1) * BLOCK;
+  const out = new Uint8Array(data.length);
+  out.set(c.subarray(0, (blocks - 2) * BLOCK));
+  out.set(c.subarray((blocks - 1) * BLOCK), (blocks - 2) * BLOCK);
+  out.set(c.subarray((blocks - 2) * BLOCK, (blocks - 2) * BLOCK + tail), (blocks - 1) * BLOCK);
+  return out;
+}
+
+export function ctsDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
+  if (data.length < BLOCK) throw new KerberosCryptoError('short', `CTS of ${data.length} bytes`);
+  if (data.length === BLOCK) return cbc(key, iv, data, false);
+  const blocks = Math.ceil(data.length / BLOCK);
+  const tail = data.length - (blocks - 1) * BLOCK;
+  const head = data.subarray(0, (blocks - 2) * BLOCK);
+  const prev = blocks > 2 ? head.subarray(head.length - BLOCK) : iv;
+  const last = data.subarray((blocks - 2) * BLOCK, (blocks - 1) * BLOCK); // C(n), sent first
+  const partial = data.subarray((blocks - 1) * BLOCK); // the head of C(n-1)
+  const d = ecbDecryptBlock(key, last); // P(n) zero-padded, XOR C(n-1)
+  const cPrev = new Uint8Array(BLOCK);
+  cPrev.set(partial);
+  cPrev.set(d.subarray(tail), tail);
+  const out = new Uint8Array(data.length);
+  if (head.length > 0) out.set(cbc(key, iv, head, false));
+  out.set(cbc(key, prev, cPrev, false), head.length);
+  for (let i = 0; i < tail; i++) out[head.length + BLOCK + i] = d[i]! ^ cPrev[i]!;
+  return out;
+}
+
+/** DK(Key, Constant) for AES: random-to-key is the identity. */
+export function aesDeriveKey(key: Uint8Array, constant: Uint8Array): Uint8Array {
+  cipherName(key, 'ecb');
+  return deriveRandom(aesEncryptBlock, BLOCK, key, constant, key.length);
+}
+
+const hmacSha1 = (key: Uint8Array, data: Uint8Array): Uint8Array => bytes(createHmac('sha1', key).update(data).digest());
+const utf8 = (s: string | Uint8Array): Uint8Array => (typeof s === 'string' ? new Uint8Array(Buffer.from(s, 'utf8')) : s);
+
+function makeAes(etype: number, keySize: number, checksumType: number): Enctype {
+  const checkKey = (key: Uint8Array): void => {
+    if (key.length !== keySize) throw new KerberosCryptoError('key-size', `etype ${etype} key of ${key.length} bytes`);
+  };
+  const checksum = (key: Uint8Array, usage: number, data: Uint8Array): Uint8Array => {
+    checkKey(key);
+    return hmacSha1(aesDeriveKey(key, usageConstant(usage, DERIVE.checksum)), data).subarray(0, MAC);
+  };
+  return {
+    etype,
+    name: `aes${keySize * 8}-cts-hmac-sha1-96`,
+    keySize,
+    checksumType,
+    checksumSize: MAC,
+    overhead: BLOCK + MAC,
+    confounderSize: BLOCK,
+    stringToKey(password, salt, params) {
+      let iterations = DEFAULT_ITERATIONS;
+      if (params !== undefined) {
+        if (params.length !== 4) throw new KerberosCryptoError('unsupported', `AES s2kparams of ${params.length} bytes`);
+        iterations = new DataView(params.buffer, params.byteOffset, 4).getUint32(0, false);
+        if (iterations === 0) throw new KerberosCryptoError('unsupported', 'an iteration count of 2^32');
+      }
+      const tkey = bytes(pbkdf2Sync(utf8(password), utf8(salt), iterations, keySize, 'sha1'));
+      return aesDeriveKey(tkey, new Uint8Array(Buffer.from('kerberos', 'latin1')));
+    },
+    randomToKey(random) {
+      checkKey(random);
+      return bytes(random);
+    },
+    encrypt(key, usage, plaintext, confounder) {
+      checkKey(key);
+      const conf = confounder ?? bytes(randomBytes(BLOCK));
+      if (conf.length !== BLOCK) throw new KerberosCryptoError('short', `confounder of ${conf.length} bytes`);
+      const ke = aesDeriveKey(key, usageConstant(usage, DERIVE.encryption));
+      const ki = aesDeriveKey(key, usageConstant(usage, DERIVE.integrity));
+      const basic = concat(conf, plaintext);
+      return concat(ctsEncrypt(ke, new Uint8Array(BLOCK), basic), hmacSha1(ki, basic).subarray(0, MAC));
+    },
+    decrypt(key, usage, ciphertext) {
+      if (key.length !== keySize) return new KerberosCryptoError('key-size', `etype ${etype} key of ${key.length} bytes`);
+      if (ciphertext.length < BLOCK + MAC) return new KerberosCryptoError('short', `ciphertext of ${ciphertext.length} bytes`);
+      const ke = aesDeriveKey(key, usageConstant(usage, DERIVE.encryption));
+      const ki = aesDeriveKey(key, usageConstant(usage, DERIVE.integrity));
+      const body = ciphertext.subarray(0, ciphertext.length - MAC);
+      const basic = ctsDecrypt(ke, new Uint8Array(BLOCK), body);
+      if (!bytesEqual(hmacSha1(ki, basic).subarray(0, MAC), ciphertext.subarray(body.length))) {
+        return new KerberosCryptoError('integrity', `etype ${etype} usage ${usage}: HMAC mismatch`);
+      }
+      return basic.subarray(BLOCK);
+    },
+    checksum,
+    verifyChecksum(key, usage, data, mac) {
+      if (key.length !== keySize) return false;
+      return bytesEqual(checksum(key, usage, data), mac);
+    },
+  };
+}
+
+export const aes128CtsHmacSha196 = makeAes(ETYPE.aes128CtsHmacSha196, 16, CKSUMTYPE.hmacSha196Aes128);
+export const aes256CtsHmacSha196 = makeAes(ETYPE.aes256CtsHmacSha196, 32, CKSUMTYPE.hmacSha196Aes256);

@@ -1,0 +1,7 @@
+/** The Kerberos cryptographic layer: enctypes (RFC 3961/3962/4757), keytabs, GSS per-message tokens (RFC 4121/4757). */
+export { KerberosCryptoError, KeytabError, type KerberosCryptoCode } from './errors.js';
+export { DERIVE, nfold, usageConstant } from './rfc3961.js';
+export { CKSUMTYPE, ETYPE, defaultSalt, type Enctype } from './enctype.js';
+export { aes128CtsHmacSha196, aes256CtsHmacSha196, aesDeriveKey, ctsDecrypt, ctsEncrypt } from './aes.js';
+export { rc4Hmac, rc4Usage } from './rc4-hmac.js';
+export { SUPPORTED_ETYPES, enctypeForChecksum, getEnctype } from './crypto.js';
