@@ -5,3 +5,4 @@ export { CKSUMTYPE, ETYPE, defaultSalt, type Enctype } from './enctype.js';
 export { aes128CtsHmacSha196, aes256CtsHmacSha196, aesDeriveKey, ctsDecrypt, ctsEncrypt } from './aes.js';
 export { rc4Hmac, rc4Usage } from './rc4-hmac.js';
 export { SUPPORTED_ETYPES, enctypeForChecksum, getEnctype } from './crypto.js';
+export { findKeytabEntry, parseKeytab, type Keytab, type KeytabEntry, type KeytabPrincipal, type KeytabQuery } from './keytab.js';
