@@ -6,3 +6,7 @@ export { aes128CtsHmacSha196, aes256CtsHmacSha196, aesDeriveKey, ctsDecrypt, cts
 export { rc4Hmac, rc4Usage } from './rc4-hmac.js';
 export { SUPPORTED_ETYPES, enctypeForChecksum, getEnctype } from './crypto.js';
 export { findKeytabEntry, parseKeytab, type Keytab, type KeytabEntry, type KeytabPrincipal, type KeytabQuery } from './keytab.js';
+export { newMessageContext, type IovRegions, type KrbMessageContext } from './gss-context.js';
+export { CFX_DCE_WRAP_SIZE, CFX_FLAGS, CFX_MIC_SIZE, KG_USAGE, cfxGetMic, cfxUnwrap, cfxUnwrapIov, cfxVerifyMic, cfxWrap, cfxWrapIov, type Unwrapped } from './gss-cfx.js';
+export { RC4_DCE_WRAP_SIZE, RC4_MIC_SIZE, rc4GetMic, rc4Unwrap, rc4UnwrapIov, rc4VerifyMic, rc4Wrap, rc4WrapIov } from './gss-rc4.js';
+export { dceSignatureSize, getMic, unwrap, unwrapDce, unwrapDceChecked, verifyMic, wrap, wrapDce } from './gss-tokens.js';
