@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  KerberosCryptoError, dceSignatureSize, getMic, newMessageContext, unwrap, unwrapDce, unwrapDceChecked, verifyMic, wrap, wrapDce,
+  type KrbMessageContext,
+} from '../../src/security/kerberos/index.js';
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const ETYPES = [[17, 16], [18, 32], [23, 16]] as const;
+
+/** An acceptor and an initiator context over one key, sequence numbers crossed. */
+function pair(etype: number, size: number, headerSigning = false): [KrbMessageContext, KrbMessageContext] {
+  const key = new Uint8Array(size).map((_, i) => i * 7 + etype);
+  const acc = newMessageContext({ etype, key, isAcceptor: true, acceptorSubkey: true, headerSigning, sendSeq: 1000, recvSeq: 77 });
+  const ini = newMessageContext({ etype, key, isAcceptor: false, acceptorSubkey: true, headerSigning, sendSeq: 77, recvSeq: 1000 });
+  return [acc, ini];
+}
+
+/** A fake DCE/RPC request PDU: 24-byte header, payload, 8-byte sec_trailer, then room for the signature. */
+function pdu(payload: Uint8Array, sigSize: number): { pdu: Uint8Array; payloadOffset: number; payloadLength: number; signedLength: number } {
+  const b = new Uint8Array(24 + payload.length + 8 + sigSize);
+  b.set([5, 0, 0, 3, 0x10, 0, 0, 0]);
+  b.set(payload, 24);
+  b.set([0x10, 6, 0, 0, 1, 0, 0, 0], 24 + payload.length);
+  return { pdu: b, payloadOffset: 24, payloadLength: payload.length, signedLength: 24 + payload.length + 8 };
+}
+
+describe.each(ETYPES)('GSS tokens for etype %i', (etype, size) => {
+  it('MIC: verifies once, in order; refuses tampering, replay, reflection', () => {
+    const [acc, ini] = pair(etype, size);
+    const data = new Uint8Array(Buffer.from('mechListMIC input'));
+    const mic = getMic(ini, data);
+    expect(mic.length).toBe(etype === 23 ? 37 : 28);
+    const bad = Uint8Array.from(data); bad[0]! ^= 1;
+    expect(verifyMic(acc, bad, mic)?.code).toBe('integrity');
+    expect(verifyMic(acc, data, mic)).toBeUndefined();
+    expect(verifyMic(acc, data, mic)?.code).toBe('sequence');
+    const own = getMic(acc, data);
+    expect(verifyMic(acc, data, own)).toBeInstanceOf(KerberosCryptoError);
+    expect(verifyMic(ini, data, own)).toBeUndefined();
+  });
+
+  it('Wrap / Unwrap with and without confidentiality, both directions', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 70 }), fc.boolean(), (data, conf) => {
+      const [acc, ini] = pair(etype, size);
+      const t = wrap(ini, data, conf);
+      const u = unwrap(acc, t);
+      expect(u).not.toBeInstanceOf(KerberosCryptoError);
+      expect(hex((u as { data: Uint8Array }).data)).toBe(hex(data));
+      expect((u as { confidential: boolean }).confidential).toBe(conf);
+      const back = unwrap(ini, wrap(acc, data, conf));
+      expect(hex((back as { data: Uint8Array }).data)).toBe(hex(data));
+      const [acc2, ini2] = pair(etype, size);
+      const t2 = wrap(ini2, data, conf);
+      const i = fc.sample(fc.integer({ min: 0, max: t2.length - 1 }), 1)[0]!;
+      t2[i]! ^= 0x40;
+      expect(unwrap(acc2, t2)).toBeInstanceOf(KerberosCryptoError);
+    }), { numRuns: 40 });
+  });
+
+  it('unwrap and verifyMic of arbitrary bytes give a value or a KerberosCryptoError, never a throw', () => {
+    const [acc] = pair(etype, size);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), (junk) => {
+      const u = unwrap(acc, junk);
+      expect(u instanceof KerberosCryptoError || u.data instanceof Uint8Array).toBe(true);
+      const m = verifyMic(acc, junk, junk);
+      expect(m === undefined || m instanceof KerberosCryptoError).toBe(true);
+    }), { numRuns: 300 });
+  });
+
+  for (const headerSigning of [false, true]) {
+    it(`DCE privacy and integrity, header signing ${headerSigning}: round trip, sizes, tampering refused`, () => {
+      const [acc, ini] = pair(etype, size, headerSigning);
+      expect(dceSignatureSize(acc, 6)).toBe(etype === 23 ? 45 : 76);
+      expect(dceSignatureSize(acc, 5)).toBe(etype === 23 ? 37 : 28);
+      expect(dceSignatureSize(acc, 4)).toBe(etype === 23 ? 37 : 28);
+      expect(dceSignatureSize(acc, 2)).toBe(0);
+      for (const level of [6, 5, 4]) {
+        for (const len of [0, 1, 16, 31, 32, 200]) {
+          const payload = new Uint8Array(len).map((_, i) => (i * 13) & 0xff);
+          const p = { authLevel: level, ...pdu(payload, dceSignatureSize(ini, level)) };
+          const sig = wrapDce(ini, p);
+          expect(sig.length).toBe(dceSignatureSize(ini, level));
+          if (level === 6 && len > 0) expect(hex(p.pdu.subarray(24, 24 + len))).not.toBe(hex(payload));
+          // A copy with one bit flipped in the payload, the header or the trailer, or the signature.
+          const flips = [24 + (len >> 1), 2, p.signedLength - 3, -1];
+          for (const at of flips) {
+            if (at === 24 + (len >> 1) && len === 0) continue;
+            const copy = { ...p, pdu: Uint8Array.from(p.pdu), signature: Uint8Array.from(sig) };
+            if (at >= 0) copy.pdu[at]! ^= 1; else copy.signature[copy.signature.length - 5]! ^= 1;
+            const coversIt = at < 0 || (at >= 24 && at < 24 + len) || headerSigning;
+            const before = hex(copy.pdu);
+            const r = unwrapDceChecked(acc, copy);
+            expect(r === undefined, `level ${level} len ${len} flip ${at}`).toBe(!coversIt);
+            if (r === undefined) acc.recvSeq--; // undo the accepted one so the real PDU still matches
+            else expect(hex(copy.pdu)).toBe(before); // refused: payload not touched
+          }
+          expect(unwrapDce(acc, { ...p, signature: sig })).toBe(true);
+          expect(hex(p.pdu.subarray(24, 24 + len))).toBe(hex(payload));
+          expect(unwrapDce(acc, { ...p, signature: sig })).toBe(false);
+        }
+      }
+    });
+  }
+});
+
+describe('direction and subkey checks', () => {
+  it('refuses an AES token whose AcceptorSubkey flag differs from the context', () => {
+    const key = new Uint8Array(32).fill(9);
+    const ini = newMessageContext({ etype: 18, key, isAcceptor: false, acceptorSubkey: false, sendSeq: 0, recvSeq: 0 });
+    const acc = newMessageContext({ etype: 18, key, isAcceptor: true, acceptorSubkey: true, sendSeq: 0, recvSeq: 0 });
+    expect(verifyMic(acc, new Uint8Array(4), getMic(ini, new Uint8Array(4)))?.code).toBe('token');
+  });
+  it('refuses contexts with an unknown etype or a wrong key size', () => {
+    expect(() => newMessageContext({ etype: 16, key: new Uint8Array(24), isAcceptor: true, sendSeq: 0, recvSeq: 0 })).toThrow(KerberosCryptoError);
+    expect(() => newMessageContext({ etype: 18, key: new Uint8Array(16), isAcceptor: true, sendSeq: 0, recvSeq: 0 })).toThrow(KerberosCryptoError);
+  });
+});
