@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  KerberosCryptoError, dceSignatureSize, getMic, newMessageContext, unwrap, unwrapDce, unwrapDceChecked, verifyMic, wrap, wrapDce,
+  KerberosCryptoError, dceSignatureSize, getEnctype, getMic, newMessageContext, unwrap, unwrapDce, unwrapDceChecked, verifyMic, wrap, wrapDce,
   type KrbMessageContext,
 } from '../../src/security/kerberos/index.js';
 
@@ -114,5 +114,37 @@ describe('direction and subkey checks', () => {
   it('refuses contexts with an unknown etype or a wrong key size', () => {
     expect(() => newMessageContext({ etype: 16, key: new Uint8Array(24), isAcceptor: true, sendSeq: 0, recvSeq: 0 })).toThrow(KerberosCryptoError);
     expect(() => newMessageContext({ etype: 18, key: new Uint8Array(16), isAcceptor: true, sendSeq: 0, recvSeq: 0 })).toThrow(KerberosCryptoError);
+  });
+});
+
+describe('DCE/RPC token layout', () => {
+  it('AES: 05 04, flags SentByAcceptor|Sealed|AcceptorSubkey, EC 16, RRC 28; unrotating by RRC+EC gives an RFC 3961 ciphertext of confounder | data | filler | header', () => {
+    const [acc] = pair(18, 32);
+    const payload = new Uint8Array(48).map((_, i) => i);
+    const p = { authLevel: 6, ...pdu(payload, 76) };
+    const sig = wrapDce(acc, p);
+    expect(hex(sig.subarray(0, 8))).toBe('050407ff0010001c');
+    expect(hex(sig.subarray(8, 16))).toBe('00000000000003e8');
+    const logical = Buffer.concat([sig.subarray(16), p.pdu.subarray(24, 24 + 48)]);
+    const k = 28 + 16;
+    const unrotated = Buffer.concat([logical.subarray(k), logical.subarray(0, k)]);
+    const plain = getEnctype(18)!.decrypt(acc.key, 22, unrotated) as Uint8Array;
+    expect(hex(plain)).toBe(hex(payload) + 'ff'.repeat(16) + '050407ff00100000' + '00000000000003e8');
+  });
+  it('RC4: the 45-byte header is 60 2b 06 09 <krb5 OID> 02 01 11 00 10 00 ff ff ...', () => {
+    const [acc] = pair(23, 16);
+    const sig = wrapDce(acc, { authLevel: 6, ...pdu(new Uint8Array(32), 45) });
+    expect(hex(sig.subarray(0, 21))).toBe('602b06092a864886f71201020202011100' + '1000ffff');
+    const mic = wrapDce(acc, { authLevel: 5, ...pdu(new Uint8Array(32), 37) });
+    expect(hex(mic.subarray(0, 21))).toBe('602306092a864886f71201020201011100' + 'ffffffff');
+  });
+  it.each(ETYPES)('etype %i: unwrapDce of random signatures and PDUs is false, never a throw, and leaves the PDU alone', (etype, size) => {
+    const [acc] = pair(etype, size, true);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 90 }), fc.uint8Array({ minLength: 40, maxLength: 90 }), fc.constantFrom(4, 5, 6), (sig, bytes, level) => {
+      const before = hex(bytes);
+      expect(unwrapDce(acc, { authLevel: level, pdu: bytes, payloadOffset: 24, payloadLength: bytes.length - 32, signedLength: bytes.length - 8 + 8, signature: sig })).toBe(false);
+      expect(hex(bytes)).toBe(before);
+    }), { numRuns: 300 });
+    expect(unwrapDce(acc, { authLevel: 6, pdu: new Uint8Array(10), payloadOffset: 8, payloadLength: 8, signedLength: 10, signature: new Uint8Array(76) })).toBe(false);
   });
 });
