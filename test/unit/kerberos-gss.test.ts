@@ -52,7 +52,9 @@ describe.each(ETYPES)('GSS tokens for etype %i', (etype, size) => {
       expect(hex((back as { data: Uint8Array }).data)).toBe(hex(data));
       const [acc2, ini2] = pair(etype, size);
       const t2 = wrap(ini2, data, conf);
-      const i = fc.sample(fc.integer({ min: 0, max: t2.length - 1 }), 1)[0]!;
+      // Any byte but RRC (AES bytes 6-7): a rotation count is taken modulo the body length, as
+      // MIT and Heimdal take it, so a flip that adds a multiple of that length changes nothing.
+      const i = fc.sample(fc.integer({ min: 0, max: t2.length - 1 }).filter((n) => etype === 23 || (n !== 6 && n !== 7)), 1)[0]!;
       t2[i]! ^= 0x40;
       expect(unwrap(acc2, t2)).toBeInstanceOf(KerberosCryptoError);
     }), { numRuns: 40 });
@@ -81,7 +83,8 @@ describe.each(ETYPES)('GSS tokens for etype %i', (etype, size) => {
           const p = { authLevel: level, ...pdu(payload, dceSignatureSize(ini, level)) };
           const sig = wrapDce(ini, p);
           expect(sig.length).toBe(dceSignatureSize(ini, level));
-          if (level === 6 && len > 0) expect(hex(p.pdu.subarray(24, 24 + len))).not.toBe(hex(payload));
+          // sealed in place (a 1-byte payload may encrypt to itself by chance, so only longer ones are compared)
+          if (level === 6 && len >= 16) expect(hex(p.pdu.subarray(24, 24 + len))).not.toBe(hex(payload));
           // A copy with one bit flipped in the payload, the header or the trailer, or the signature.
           const flips = [24 + (len >> 1), 2, p.signedLength - 3, -1];
           for (const at of flips) {
