@@ -43,6 +43,9 @@ describe('keytab decoder', () => {
     expect(findKeytabEntry(kt, { ...q, etype: 17 })).toBeUndefined();
     expect(findKeytabEntry(kt, { ...q, realm: 'example.com' })).toBeUndefined();
     expect(findKeytabEntry(kt, { components: ['FSRVP$'], realm: 'EXAMPLE.COM', etype: 23 })?.timestamp).toBe(1700000000);
+    // kvno 261 = 0x105: the FSRVP$ entry has kvno 5 and no 32-bit kvno, so its low 8 bits match.
+    expect(findKeytabEntry(kt, { components: ['FSRVP$'], realm: 'EXAMPLE.COM', etype: 23, kvno: 261 })?.kvno).toBe(5);
+    expect(findKeytabEntry(kt, { components: ['FSRVP$'], realm: 'EXAMPLE.COM', etype: 23, kvno: 6 })).toBeUndefined();
   });
 
   it('reads version 0x0501 (little-endian, realm counted among the components, no name type)', () => {

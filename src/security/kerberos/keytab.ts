@@ -106,16 +106,22 @@ export interface KeytabQuery {
 const samePrincipal = (p: KeytabPrincipal, q: KeytabQuery): boolean =>
   p.realm === q.realm && p.components.length === q.components.length && p.components.every((c, i) => c === q.components[i]);
 
-/** The entry for a principal (exact components, exact realm), etype and kvno; undefined when none. */
+/**
+ * The entry for a principal (exact components, exact realm), etype and kvno; undefined when none.
+ * A kvno above 255 also matches an entry with the low 8 bits of it and no 32-bit kvno, as older
+ * writers left it.
+ */
 export function findKeytabEntry(keytab: Keytab, q: KeytabQuery): KeytabEntry | undefined {
   let best: KeytabEntry | undefined;
+  let low8: KeytabEntry | undefined;
   for (const e of keytab.entries) {
     if (e.etype !== q.etype || !samePrincipal(e.principal, q)) continue;
     if (q.kvno !== undefined) {
       if (e.kvno === q.kvno) return e;
+      if (q.kvno > 0xff && e.kvno === (q.kvno & 0xff)) low8 ??= e;
     } else if (best === undefined || e.kvno > best.kvno) {
       best = e;
     }
   }
-  return best;
+  return q.kvno !== undefined ? low8 : best;
 }
