@@ -1,5 +1,7 @@
-"""Runs impacket's Kerberos crypto and GSSAPI code for the interop tests: a JSON list of
+"""Runs impacket's Kerberos crypto and GSSAPI code (and MIT krb5's iov encryption through
+ctypes) for the interop tests: a JSON list of
 operations on stdin, a JSON list of results on stdout (bytes as hex)."""
+import ctypes
 import json
 import sys
 
@@ -10,6 +12,37 @@ class PaddableBytes(bytes):
     fails even for an empty pad); this bytes accepts that str as Latin-1."""
     def __add__(self, other):
         return PaddableBytes(bytes(self) + (other.encode('latin-1') if isinstance(other, str) else other))
+
+class KrbData(ctypes.Structure):
+    _fields_ = [('magic', ctypes.c_int32), ('length', ctypes.c_uint), ('data', ctypes.c_void_p)]
+
+class KrbCryptoIov(ctypes.Structure):
+    _fields_ = [('flags', ctypes.c_int32), ('data', KrbData)]
+
+class KrbKeyblock(ctypes.Structure):
+    _fields_ = [('magic', ctypes.c_int32), ('enctype', ctypes.c_int32), ('length', ctypes.c_uint), ('contents', ctypes.c_void_p)]
+
+def mit_iov(op, encrypt):
+    """MIT krb5's krb5_c_encrypt_iov / krb5_c_decrypt_iov (libkrb5.so.3) over typed buffers:
+    [[type, hex], ...] with 1 HEADER, 2 DATA, 3 SIGN_ONLY, 5 TRAILER; returns the buffers after."""
+    lib = ctypes.CDLL('libkrb5.so.3')
+    ctx = ctypes.c_void_p()
+    if lib.krb5_init_context(ctypes.byref(ctx)) != 0:
+        raise RuntimeError('krb5_init_context failed')
+    raw = bytes.fromhex(op['key'])
+    keybuf = ctypes.create_string_buffer(raw, len(raw))
+    kb = KrbKeyblock(0, op['etype'], len(raw), ctypes.cast(keybuf, ctypes.c_void_p))
+    bufs = [ctypes.create_string_buffer(bytes.fromhex(h), max(1, len(h) // 2)) for _, h in op['parts']]
+    iov = (KrbCryptoIov * len(bufs))()
+    for i, (kind, h) in enumerate(op['parts']):
+        iov[i].flags = kind
+        iov[i].data = KrbData(0, len(h) // 2, ctypes.cast(bufs[i], ctypes.c_void_p))
+    fn = lib.krb5_c_encrypt_iov if encrypt else lib.krb5_c_decrypt_iov
+    ret = fn(ctx, ctypes.byref(kb), op['usage'], None, iov, len(bufs))
+    lib.krb5_free_context(ctx)
+    if ret != 0:
+        return 'error %d' % ret
+    return [bufs[i].raw[:len(h) // 2].hex() for i, (_, h) in enumerate(op['parts'])]
 
 def key(op):
     return crypto.Key(op['etype'], bytes.fromhex(op['key']))
@@ -31,6 +64,8 @@ def run(op):
             return 'InvalidChecksum'
     if kind == 'checksum':
         return crypto.make_checksum(op['cksumtype'], key(op), op['usage'], h('data')).hex()
+    if kind in ('mit_encrypt_iov', 'mit_decrypt_iov'):
+        return mit_iov(op, kind == 'mit_encrypt_iov')
     g = gssapi.GSSAPI(key(op))
     if kind == 'gss_getmic':
         return g.GSS_GetMIC(key(op), PaddableBytes(h('data')), op['seq'], op.get('direction', 'init')).hex()

@@ -1,7 +1,8 @@
 /**
  * Our Kerberos crypto and GSS tokens against independent implementations on this machine:
- * impacket's krb5.crypto / krb5.gssapi (python3-impacket) both directions, and keytabs written by
- * MIT's ktutil (krb5-user). Missing packages are installed through tools/lib/apt.ts, or the test
+ * impacket's krb5.crypto / krb5.gssapi (python3-impacket) both directions, MIT krb5's iov
+ * encryption (libkrb5, through ctypes) for DCE header signing, and keytabs written by MIT's ktutil
+ * (krb5-user). Missing packages are installed through tools/lib/apt.ts, or the test
  * fails saying what to install.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -159,6 +160,42 @@ describe('impacket krb5.gssapi (GSSAPI_AES128 / GSSAPI_AES256 / GSSAPI_RC4)', ()
     const [mic] = (await py([{ op: 'gss_getmic', etype, key: hex(key), data: hex(d), seq: 3 }])) as string[];
     const p = pdu(d, 0, 5);
     expect(unwrapDce(acc, { ...p, signature: unhex(mic!) })).toBe(true);
+  });
+});
+
+describe('header signing against MIT krb5 (krb5_c_encrypt_iov / krb5_c_decrypt_iov through ctypes)', () => {
+  // gss_wrap_iov's DCE layout for AES, as MIT and Heimdal build it: krb5 HEADER (confounder),
+  // SIGN_ONLY PDU header, DATA payload, SIGN_ONLY sec_trailer, DATA filler | token header, TRAILER.
+  const tokenHeader = (flags: string, rrc: string, seq: number): string => `0504${flags}ff0010${rrc}${seq.toString(16).padStart(16, '0')}`;
+  it.each([[17, 16], [18, 32]] as const)('etype %i: MIT-sealed PDU → our unwrapDce; our wrapDce → MIT decrypts and verifies; tampered header refused', async (etype, size) => {
+    const key = keyFor(etype, size);
+    const acc = newMessageContext({ etype, key, isAcceptor: true, acceptorSubkey: true, headerSigning: true, sendSeq: 40, recvSeq: 12 });
+    const payload = new Uint8Array(64).map((_, i) => (i * 5) & 0xff);
+    const p = pdu(payload, 76, 6);
+    const before = hex(p.pdu.subarray(0, 24));
+    const after = hex(p.trailer);
+    const parts = (conf: string, data: string, tail: string, mac: string): Array<[number, string]> => [[1, conf], [3, before], [2, data], [3, after], [2, tail], [5, mac]];
+    const [enc] = (await py([{ op: 'mit_encrypt_iov', etype, key: hex(key), usage: 24, parts: parts('00'.repeat(16), hex(payload), 'ff'.repeat(16) + tokenHeader('06', '0000', 12), '00'.repeat(12)) }])) as string[][];
+    const [conf, , data, , tail, mac] = enc!;
+    const signature = unhex(tokenHeader('06', '001c', 12) + tail! + mac! + conf!);
+    p.pdu.set(unhex(data!), 24);
+    const tampered = { ...p, pdu: Uint8Array.from(p.pdu), signature };
+    tampered.pdu[3]! ^= 1;
+    expect(unwrapDce(acc, tampered)).toBe(false);
+    expect(unwrapDce(acc, { ...p, signature })).toBe(true);
+    expect(hex(p.pdu.subarray(24, 88))).toBe(hex(payload));
+
+    const q = pdu(payload, 76, 6);
+    const sig = wrapDce(acc, q);
+    const mine = parts(hex(sig.subarray(60)), hex(q.pdu.subarray(24, 88)), hex(sig.subarray(16, 48)), hex(sig.subarray(48, 60)));
+    const badHeader = mine.map(([t, h], i): [number, string] => [t, i === 1 ? `ff${h.slice(2)}` : h]);
+    const [dec, bad] = (await py([
+      { op: 'mit_decrypt_iov', etype, key: hex(key), usage: 22, parts: mine },
+      { op: 'mit_decrypt_iov', etype, key: hex(key), usage: 22, parts: badHeader },
+    ])) as [string[], string];
+    expect(dec[2]).toBe(hex(payload));
+    expect(dec[4]).toBe('ff'.repeat(16) + tokenHeader('07', '0000', 40));
+    expect(bad).toMatch(/^error/);
   });
 });
 
