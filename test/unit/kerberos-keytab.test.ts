@@ -80,6 +80,24 @@ describe('keytab decoder', () => {
     }
   });
 
+  it('reads back any keytab the writer above produces (both versions, holes between entries)', () => {
+    const name = fc.string({ unit: fc.constantFrom('a', 'B', '/', '$', '.', '-', '9'), minLength: 1, maxLength: 12 });
+    const ent = fc.record({
+      comps: fc.array(name, { minLength: 1, maxLength: 3 }), realm: name, nt: fc.integer({ min: 0, max: 10 }), ts: fc.integer({ min: 0, max: 0xffffffff }),
+      kvno: fc.integer({ min: 1, max: 0xffffffff }), etype: fc.constantFrom(17, 18, 23), key: fc.uint8Array({ maxLength: 32 }), gap: fc.integer({ min: 0, max: 3 }),
+    });
+    fc.assert(fc.property(fc.array(ent, { maxLength: 6 }), fc.constantFrom(1 as const, 2 as const), (ents, v) => {
+      const parts: Buffer[] = [Buffer.from([5, v])];
+      for (const e of ents) {
+        parts.push(entry({ v, comps: e.comps, realm: e.realm, nt: e.nt, ts: e.ts, kvno8: e.kvno & 0xff, etype: e.etype, key: e.key, kvno32: e.kvno }));
+        if (e.gap > 0 && v === 2) parts.push(hole(e.gap));
+      }
+      const kt = parseKeytab(Buffer.concat(parts));
+      expect(kt.entries.map((x) => [x.principal.components, x.principal.realm, x.principal.nameType, x.timestamp, x.kvno, x.etype, hex(x.key)]))
+        .toEqual(ents.map((e) => [e.comps, e.realm, v === 2 ? e.nt : 1, e.ts, e.kvno, e.etype, hex(e.key)]));
+    }), { numRuns: 300 });
+  });
+
   it('is total: any bytes give a Keytab or a KeytabError, never more entries than the file could hold', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (tail, v1) => {
       const bytes = Buffer.concat([Buffer.from([5, v1 ? 1 : 2]), tail]);
