@@ -66,7 +66,8 @@ export class ServiceCore {
     this.now = deps.now ?? Date.now;
     this.newGuid = deps.newGuid ?? randomUUID;
     this.names = new LocalNames(cfg.netbiosName, cfg.localNames);
-    this.timer = new SequenceTimer(this.scheduler, cfg.sequenceTimeoutSeconds, onExpire);
+    this.timer = new SequenceTimer(this.scheduler, cfg.sequenceTimeoutSeconds, onExpire,
+      cfg.policy.mode === 'strict' ? 'single' : 'per-set');
   }
 
   get strict(): boolean {

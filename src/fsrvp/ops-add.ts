@@ -42,7 +42,7 @@ export async function addToShadowCopySet(
   }
   if (!set) return fail(policy.setNotFound);
   if (set.status !== 'Started' && set.status !== 'Added') return fail(HRESULT.FSRVP_E_BAD_STATE);
-  core.timer.stop();
+  core.timer.stop(set.id);
 
   const shareKey = r.share.name.toLowerCase();
   const sameShare = set.copies.some((c) => c.mappings.some((m) => m.share.name.toLowerCase() === shareKey));

@@ -39,7 +39,7 @@ export async function prepareShadowCopySet(
   const set = core.lookupSet(req.ShadowCopySetId);
   if (!set) return { result: core.cfg.policy.setNotFound };
   if (set.status !== 'Added') return { result: HRESULT.FSRVP_E_BAD_STATE };
-  core.timer.stop();
+  core.timer.stop(set.id);
   // Preparation re-validates every share against its backend's policy: the tree may have
   // changed since Add (a mount point appeared, the share path vanished).
   const outcome = await withDeadline(core.scheduler, req.TimeOutInMilliseconds >>> 0, core.cfg.abortGraceMs, async (signal) => {
@@ -98,7 +98,7 @@ export async function commitShadowCopySet(
   const set = core.lookupSet(req.ShadowCopySetId);
   if (!set) return { result: core.cfg.policy.setNotFound };
   if (set.status !== 'Added') return { result: HRESULT.FSRVP_E_BAD_STATE };
-  core.timer.stop();
+  core.timer.stop(set.id);
   // Persisted first: after a crash mid-commit, reconciliation rolls the set back to Added and
   // deletes whatever snapshots the crash left.
   await core.putSet({ ...set, status: 'CreationInProgress' });
@@ -165,7 +165,7 @@ export async function exposeShadowCopySet(
   const set = core.lookupSet(req.ShadowCopySetId);
   if (!set) return { result: core.cfg.policy.setNotFound };
   if (set.status !== 'Committed') return { result: HRESULT.FSRVP_E_BAD_STATE };
-  core.timer.stop();
+  core.timer.stop(set.id);
   const outcome = await withDeadline(core.scheduler, req.TimeOutInMilliseconds >>> 0, core.cfg.abortGraceMs,
     (signal) => publishAll(core, set, signal));
   if (outcome.kind !== 'ok') {
@@ -193,7 +193,7 @@ export async function recoveryCompleteShadowCopySet(
   const set = core.lookupSet(req.ShadowCopySetId);
   if (!set) return { result: core.cfg.policy.setNotFound };
   if (set.status !== 'Exposed') return { result: HRESULT.FSRVP_E_BAD_STATE };
-  core.timer.stop();
+  core.timer.stop(set.id);
   let copies = set.copies;
   if (autoRecovery(set)) {
     // Writable since Commit for the client's recovery work; sealed read-only now.

@@ -70,7 +70,7 @@ export async function startShadowCopySet(
     debug('Start refused: set %s is %s', blocking.id, blocking.status);
     return fail(HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
   }
-  core.timer.stop();
+  core.timer.stop(undefined); // the SetContext arming; no other set is in creation here
   const set: ShadowCopySetState = {
     id: core.newGuid().toLowerCase(),
     status: 'Started',

@@ -108,7 +108,7 @@ export class FsrvpService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.core.timer.stop();
+    this.core.timer.stopAll();
     await this.queue.idle();
     await this.core.store.close();
   }

@@ -44,19 +44,34 @@ export interface Armed {
   readonly generation: number;
 }
 
+/** Key of the arming not tied to a set. */
+const ALL = '';
+
+/**
+ * The message sequence timer. In `single` mode (MS-FSRVP as written, strict) there is one timer:
+ * every arming replaces the last one. In `per-set` mode (the default, Samba-compatible) each set
+ * has its own arming and one more covers "every set in creation" (SetContext, start-up): an
+ * operation on one set re-arms or stops only that set's arming, so a set still in creation
+ * expires on time whatever is done to other sets. Samba 4.17 keeps a single timer there, and a
+ * GetShareMapping or RecoveryComplete on an Exposed set silently disarms a Started one, which then
+ * blocks every later StartShadowCopySet; we do not copy that.
+ */
 export class SequenceTimer {
-  private handle: TimerHandle | undefined;
-  private armed: Armed | undefined;
+  private readonly running = new Map<string, { armed: Armed; handle: TimerHandle }>();
+  /** The generation of each key's last arm/stop: an expiry is due only while it is unchanged. */
+  private readonly generations = new Map<string, number>();
   private generation = 0;
 
   /**
    * @param overrideSeconds one value for every arming (may be fractional); 0 disables.
    * @param onExpire called from the scheduler when an arming runs out.
+   * @param mode 'single' (one global timer) or 'per-set'.
    */
   constructor(
     private readonly scheduler: Scheduler,
     private readonly overrideSeconds: number | undefined,
     private readonly onExpire: (armed: Armed) => void,
+    private readonly mode: 'single' | 'per-set' = 'single',
   ) {}
 
   /** Milliseconds an arming of `length` lasts (0: the timer is disabled). */
@@ -65,38 +80,60 @@ export class SequenceTimer {
     return length === 'short' ? SHORT_TIMEOUT_MS : LONG_TIMEOUT_MS;
   }
 
-  /** Stops any running timer and starts a new one for `setId`. */
+  private keyOf(setId: string | undefined): string {
+    return this.mode === 'single' ? ALL : (setId ?? ALL);
+  }
+
+  /** Starts (or restarts) the arming for `setId`; in single mode, the one timer. */
   arm(length: TimerLength, setId: string | undefined): void {
-    this.stop();
+    const key = this.keyOf(setId);
+    this.stop(setId);
     const ms = this.durationOf(length);
     if (ms === 0) return;
-    const armed: Armed = { length, ms, setId, generation: this.generation };
-    this.armed = armed;
-    this.handle = this.scheduler.setTimeout(() => this.fire(armed), ms);
+    const armed: Armed = { length, ms, setId, generation: this.generations.get(key) ?? 0 };
+    const handle = this.scheduler.setTimeout(() => this.fire(key, armed), ms);
+    this.running.set(key, { armed, handle });
     debug('armed %s (%d ms) for %s', length, ms, setId ?? 'all sets in creation');
   }
 
-  stop(): void {
-    this.generation++;
-    if (this.handle !== undefined) this.scheduler.clearTimeout(this.handle);
-    this.handle = undefined;
-    this.armed = undefined;
+  /** Stops the arming for `setId` (in single mode: the timer, whatever it was armed for). */
+  stop(setId?: string): void {
+    this.stopKey(this.keyOf(setId));
   }
 
-  /** The running arming, if any. */
+  /** Stops every arming (shutdown). */
+  stopAll(): void {
+    for (const key of [...this.running.keys()]) this.stopKey(key);
+  }
+
+  private stopKey(key: string): void {
+    this.generations.set(key, ++this.generation);
+    const r = this.running.get(key);
+    if (r !== undefined) this.scheduler.clearTimeout(r.handle);
+    this.running.delete(key);
+  }
+
+  /** The most recently started arming still running, if any. */
   current(): Armed | undefined {
-    return this.armed;
+    let last: Armed | undefined;
+    for (const r of this.running.values()) last = r.armed;
+    return last;
   }
 
-  /** True while nothing re-armed or stopped the timer since `armed` fired (expiry still due). */
+  /** Every running arming, oldest first. */
+  armings(): Armed[] {
+    return [...this.running.values()].map((r) => r.armed);
+  }
+
+  /** True while nothing re-armed or stopped that arming since `armed` fired (expiry still due). */
   stillExpired(armed: Armed): boolean {
-    return armed.generation === this.generation && this.armed === undefined;
+    const key = this.keyOf(armed.setId);
+    return (this.generations.get(key) ?? 0) === armed.generation && !this.running.has(key);
   }
 
-  private fire(armed: Armed): void {
-    if (armed !== this.armed) return;
-    this.handle = undefined;
-    this.armed = undefined;
+  private fire(key: string, armed: Armed): void {
+    if (this.running.get(key)?.armed !== armed) return;
+    this.running.delete(key);
     debug('expired: %s arming for %s', armed.length, armed.setId ?? 'all sets in creation');
     this.onExpire(armed);
   }

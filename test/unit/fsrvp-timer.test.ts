@@ -228,3 +228,73 @@ describe('real time', () => {
     expect((await h.svc.exposeShadowCopySet(T(setId), ADMIN)).result).toBe(H.E_INVALIDARG);
   });
 });
+
+/**
+ * Issue 9.1: with one global timer (Samba 4.17), a call on an Exposed set re-arms or frees the
+ * timer that a set still in creation was relying on; that set then never expires and blocks every
+ * later Start. Each set keeps its own arming in the default mode, so it expires on time.
+ */
+describe('a set in creation expires whatever is done to other sets (Samba mode)', () => {
+  const startB = async (): Promise<string> => {
+    const b = await h!.start();
+    expect(b.result).toBe(0);
+    return b.setId;
+  };
+
+  it('GetShareMapping on an Exposed set does not keep a Started set alive', async () => {
+    h = await Harness.create();
+    const a = await h.exposed();
+    const b = await startB();
+    await h.advance(SHORT_TIMEOUT_MS - 1000);
+    const m = await h.svc.getShareMapping({ ShadowCopyId: a.copyIds[0]!, ShadowCopySetId: a.setId, ShareName: unc('fsrvp_share'), Level: 1 }, ADMIN);
+    expect(m.result).toBe(0);
+    expect(h.svc.view().timer).toMatchObject({ length: 'long', setId: a.setId });
+    await h.advance(1000);
+    expect(h.status(b)).toBeUndefined();
+    expect(h.events).toContainEqual({ kind: 'expired', setIds: [b] });
+    // The Exposed set is untouched and a new set can start.
+    expect(h.status(a.setId)).toBe('Exposed');
+    expect((await h.start()).result).toBe(0);
+  });
+
+  it('RecoveryComplete on an Exposed set does not disarm a Started set', async () => {
+    h = await Harness.create();
+    const a = await h.exposed();
+    const b = await startB();
+    expect((await h.svc.recoveryCompleteShadowCopySet({ ShadowCopySetId: a.setId }, ADMIN)).result).toBe(0);
+    await h.advance(SHORT_TIMEOUT_MS);
+    expect(h.status(b)).toBeUndefined();
+    expect(h.status(a.setId)).toBe('Recovered');
+    expect((await h.start()).result).toBe(0);
+  });
+
+  it('an Added set still expires after its long arming although other sets were touched meanwhile', async () => {
+    h = await Harness.create();
+    const a = await h.exposed();
+    const b = await startB();
+    expect((await h.add(b, unc('fsrvp_share'))).result).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      await h.advance(LONG_TIMEOUT_MS / 4);
+      await h.svc.getShareMapping({ ShadowCopyId: a.copyIds[0]!, ShadowCopySetId: a.setId, ShareName: unc('fsrvp_share'), Level: 1 }, ADMIN);
+    }
+    expect(h.status(b)).toBe('Added');
+    await h.advance(LONG_TIMEOUT_MS / 4);
+    expect(h.status(b)).toBeUndefined();
+  });
+
+  it('single mode (strict) keeps one timer: the last arming replaces the previous one', () => {
+    const s = new FakeScheduler();
+    const fired: Array<string | undefined> = [];
+    const single = new SequenceTimer(s, 1, (a) => fired.push(a.setId), 'single');
+    single.arm('short', 'a');
+    single.arm('short', 'b');
+    s.advance(1000);
+    expect(fired).toEqual(['b']);
+    const perSet = new SequenceTimer(s, 1, (a) => fired.push(a.setId), 'per-set');
+    perSet.arm('short', 'a');
+    perSet.arm('short', 'b');
+    perSet.stop('b');
+    s.advance(1000);
+    expect(fired).toEqual(['b', 'a']);
+  });
+});
