@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MECH_OID } from '../../src/security/gss.js';
 import { encode, oid } from '../../src/security/asn1/index.js';
@@ -56,5 +57,23 @@ describe('SPNEGO interop with impacket (python3-impacket)', () => {
     });
     expect(res.parsedResp[0]).toEqual({ NegState: '01', SupportedMech: oidContent(MECH_OID.ntlmssp), ResponseToken: responseToken });
     expect(res.parsedResp[1]).toEqual({ ResponseToken: responseToken });
+  });
+});
+
+describe('SPNEGO tokens from Samba 4.17.12 gensec (fixtures/spnego)', () => {
+  const fixture = (n: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../../fixtures/spnego/${n}`, import.meta.url)));
+  it('client NegTokenInit: NTLMSSP with an optimistic NEGOTIATE; re-encodes byte for byte', () => {
+    const b = fixture('samba-client-negtokeninit.bin');
+    const t = asInit(b);
+    expect(t.mechTypes).toEqual([MECH_OID.ntlmssp]);
+    expect(Buffer.from(t.mechToken!.subarray(0, 12)).toString('latin1')).toBe('NTLMSSP\0\x01\0\0\0');
+    expect(hex(encodeInit({ mechTypes: t.mechTypes, mechToken: t.mechToken }))).toBe(hex(b));
+  });
+  it('server NegTokenInit2 with negHints; re-encodes byte for byte', () => {
+    const b = fixture('samba-server-negtokeninit2.bin');
+    const t = asInit(b);
+    expect(t).toMatchObject({ mechTypes: [MECH_OID.ntlmssp], hintName: 'not_defined_in_RFC4178@please_ignore' });
+    expect(t.mechToken).toBeUndefined();
+    expect(hex(encodeInit({ mechTypes: t.mechTypes, negHints: true, hintName: t.hintName }))).toBe(hex(b));
   });
 });
