@@ -58,6 +58,8 @@ describe('DER primitives: hand-checked encodings (X.690 8.3, 8.19, 10.1)', () =>
     expect(hex(encode(utf8(), 'é'))).toBe('0c02c3a9');
     expect(decodeError(ia5(), bytes('160180')).code).toBe('CONTENT');
     expect(decodeError(utf8(), bytes('0c01ff')).code).toBe('CONTENT');
+    // A leading BOM is content, kept: decoding then encoding gives the same bytes.
+    expect(hex(encode(utf8(), decode(utf8(), bytes('0c04efbbbf41'))))).toBe('0c04efbbbf41');
   });
   it('KerberosTime and KerberosFlags (RFC 4120 5.2.3, 5.2.8)', () => {
     const t = new Date(Date.UTC(2026, 11, 6, 14, 26, 5));
@@ -69,6 +71,8 @@ describe('DER primitives: hand-checked encodings (X.690 8.3, 8.19, 10.1)', () =>
     expect(decode(kerberosFlags(), bytes('03050040810010'))).toBe(0x40810010);
     expect(hex(encode(bitString(), { bytes: bytes('6e5d c0'), unusedBits: 6 }))).toBe('0304066e5dc0'); // X.690 8.6.4.2
     expect(decodeError(bitString(), bytes('0304066e5dc1')).code).toBe('NON_DER');
+    expect(decodeError(kerberosFlags(), bytes('0304004081 00'.replace(' ', ''))).code).toBe('NON_DER');
+    expect(decodeError(kerberosFlags(), bytes('030501408100 10'.replace(' ', ''))).code).toBe('NON_DER');
   });
   it('lengths: long form, DER minimality, indefinite refused, bounds checked', () => {
     const big = new Uint8Array(300).fill(7);

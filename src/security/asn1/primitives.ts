@@ -116,8 +116,9 @@ export function bitString(): Asn1Type<BitString> {
 }
 
 /**
- * KerberosFlags (RFC 4120 5.2.8) as a 32-bit number, bit 0 the most significant: always 32 bits
- * on the wire (0 unused bits, 4 octets); a decoder accepts longer strings whose extra bits are 0.
+ * KerberosFlags (RFC 4120 5.2.8) as a 32-bit number, bit 0 the most significant: 32 bits on the
+ * wire (0 unused bits, 4 octets), as MIT, Heimdal and Windows send them; other sizes are refused
+ * (NON_DER) so that a decoded value re-encodes to the same bytes.
  */
 export function kerberosFlags(): Asn1Type<number> {
   const bits = bitString();
@@ -127,11 +128,9 @@ export function kerberosFlags(): Asn1Type<number> {
     new DataView(b.buffer).setUint32(0, v);
     return bits.writeContent!({ bytes: b, unusedBits: 0 });
   }, (c, h) => {
-    const { bytes } = bits.readContent!(c, h);
-    let v = 0;
-    for (let i = 0; i < 4; i++) v = v * 256 + (bytes[i] ?? 0);
-    for (let i = 4; i < bytes.length; i++) if (bytes[i] !== 0) throw new Asn1Error('RANGE', 'KerberosFlags beyond bit 31', h.contentStart + 1 + i);
-    return v;
+    const { bytes, unusedBits } = bits.readContent!(c, h);
+    if (bytes.length !== 4 || unusedBits !== 0) throw new Asn1Error('NON_DER', `KerberosFlags of ${bytes.length * 8 - unusedBits} bits, not 32`, h.contentStart);
+    return new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
   });
 }
 
@@ -185,7 +184,7 @@ function stringCodec(name: string, num: number, check: (b: Uint8Array) => boolea
   });
 }
 
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const isUtf8 = (b: Uint8Array): boolean => {
   try {
     utf8Decoder.decode(b);
