@@ -200,6 +200,8 @@ async function checkEntry(
   if (entry.isSymbolicLink()) {
     return opts.refuseSymlinks ? refusal('symlink', path, 'symbolic links are not allowed in a shadow-copied share') : undefined;
   }
+  // A regular file reported by d_type needs no lstat unless its link count matters.
+  if (entry.isFile() && !opts.refuseHardLinks) return undefined;
   // lstat every other entry: directories need st_dev/st_ino, files st_nlink, and a
   // filesystem without d_type reports DT_UNKNOWN.
   let st: Stats;
