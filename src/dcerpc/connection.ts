@@ -410,8 +410,14 @@ export class RpcConnection {
         return this.faultAndClose(call, FAULT.no_call_active, PFC.DID_NOT_EXECUTE, 'first fragment with PENDING_CANCEL');
       }
       call.context = this.contexts.get(pdu.contextId);
-      // An unknown context is refused, but the connection stays.
-      if (call.context === undefined) return this.fault(call, FAULT.nca_s_unknown_if, PFC.DID_NOT_EXECUTE, `unknown context ${pdu.contextId}`);
+      // An unknown context is refused, but the connection stays. Its verifier is still checked
+      // first (unlike Samba 4.17): the mechanism's sequence numbers must stay in step with the
+      // client's, or the next, valid request would fail its signature check.
+      if (call.context === undefined) {
+        const checked = this.consumeVerifier(picked, pdu, raw);
+        if (checked !== undefined) return this.faultAndClose(call, checked, 0, `request auth refused (${faultName(checked)})`);
+        return this.fault(call, FAULT.nca_s_unknown_if, PFC.DID_NOT_EXECUTE, `unknown context ${pdu.contextId}`);
+      }
     } else {
       existing = this.incoming.find((c) => c.callId === h.callId);
       if (existing === undefined) {
@@ -477,6 +483,17 @@ export class RpcConnection {
     const at = this.incoming.indexOf(current);
     if (at >= 0) this.incoming.splice(at, 1);
     return this.dispatch(current);
+  }
+
+  /**
+   * Checks (and so consumes) a refused request's verifier on a protecting context; a fault
+   * status when the check itself fails, undefined when fine or nothing to check.
+   */
+  private consumeVerifier(auth: AuthState, pdu: RequestPdu, raw: Uint8Array): number | undefined {
+    if (!auth.finished || auth.invalid || auth.authLevel < AUTH_LEVEL.packet || pdu.header.authLength === 0) return undefined;
+    const payloadOffset = REQUEST_HEADER_LENGTH + (pdu.header.pfcFlags & PFC.OBJECT_UUID ? OBJECT_UUID_LENGTH : 0);
+    const r = openRequestFragment(auth, pdu, raw, payloadOffset);
+    return typeof r === 'number' ? r : undefined;
   }
 
   // -------------------------------------------------------------------------------------------

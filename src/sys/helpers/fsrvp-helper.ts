@@ -32,7 +32,7 @@ export function locateHelperScript(moduleUrl?: string): string | undefined {
   return helperScriptCandidates(moduleUrl).find((p) => existsSync(p));
 }
 
-export type HelperMode = 'btrfs' | 'smbconf' | 'files' | 'ping';
+export type HelperMode = 'btrfs' | 'smbconf' | 'files' | 'passdb' | 'ping';
 
 export interface FsrvpHelperOptions {
   /** Python interpreter (default DEFAULT_PYTHON). */
