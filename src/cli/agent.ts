@@ -3,6 +3,7 @@
  * publisher, the FSRVP service (state, reconciliation, timers), the interface registry, and the
  * listeners (TCP for development/replay/fuzzing, the Samba named-pipe socket for production).
  */
+import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import createDebug from 'debug';
 import { AssocGroupTable } from '../dcerpc/assoc-group.js';
@@ -14,6 +15,8 @@ import { CopyBackend } from '../storage/copy.js';
 import type { SnapshotBackend } from '../storage/backend.js';
 import { CombinedShareRegistry, SambaShareRegistry, StaticShareRegistry } from '../shares/registry.js';
 import { SambaRegistryPublisher } from '../shares/samba.js';
+import { ShadowConfReader } from '../shares/shadow-conf.js';
+import { OWNED_FILE } from '../storage/owned.js';
 import { StandalonePublisher } from '../shares/standalone.js';
 import type { SharePublisher, ShareRegistry } from '../shares/types.js';
 import { listenTcp, type TcpListener } from '../transport/tcp.js';
@@ -43,7 +46,14 @@ export interface AgentParts {
 /** The storage side of an agent, without listeners (also used by the admin CLI). */
 export function buildParts(config: AgentConfig): AgentParts {
   const policy = { maxDepth: config.storage.maxDepth, refuseHardLinks: config.storage.refuseHardLinks };
-  const btrfs = new BtrfsBackend({ snapshotDir: config.storage.snapshotDir, policy });
+  // Behind Samba, snapshots go where each share's shadow_copy2 looks for them (storage/layout.ts);
+  // the ones made there are recorded in the state directory (storage/owned.ts).
+  const samba = config.shares.samba ?? (config.publisher.type === 'samba' ? { smbConf: config.publisher.smbConf } : undefined);
+  const settings = samba ? new ShadowConfReader({ configFile: samba.smbConf }) : undefined;
+  const btrfs = new BtrfsBackend({
+    snapshotDir: config.storage.snapshotDir, policy,
+    ...(settings ? { shareSettings: () => settings.read(), ownedFile: join(config.stateDir, OWNED_FILE) } : {}),
+  });
   const copy = new CopyBackend({ snapshotDir: config.storage.snapshotDir, policy });
   // Preference order: the configured default first, then detection order (btrfs before copy).
   const backends: SnapshotBackend[] = config.storage.defaultBackend === 'copy' ? [copy, btrfs] : [btrfs, copy];

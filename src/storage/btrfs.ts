@@ -36,6 +36,9 @@ import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts, typ
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
 import { exists, unlessMissing } from '../sys/enoent.js';
+import { createPlaced, listPlaced, type PlacedContext } from './btrfs-placed.js';
+import { placementForVolume, type Placement, type ShareShadowConf } from './layout.js';
+import { OwnedSnapshots } from './owned.js';
 
 const debug = createDebug('fsrvp:storage');
 
@@ -56,6 +59,13 @@ export interface BtrfsBackendOptions {
   readonly python?: string;
   /** The helper script (default: src/sys/helpers/fsrvp_helper.py, found from this module). */
   readonly helperScript?: string;
+  /**
+   * The shares' shadow_copy2 settings (e.g. ShadowConfReader over testparm): snapshots go where
+   * they make the share's previous versions (layout.ts). Needs `ownedFile`. Without: the README layout.
+   */
+  readonly shareSettings?: () => Promise<readonly ShareShadowConf[]>;
+  /** State file recording the snapshots made in shadow_copy2 placements (owned.ts). */
+  readonly ownedFile?: string;
 }
 
 /** What `btrfs subvolume show` says about a subvolume. */
@@ -108,7 +118,11 @@ export class BtrfsBackend implements SnapshotBackend {
   /** Why the ioctl path is off (undefined while it is used). */
   ioctlDisabled: string | undefined;
 
+  private readonly owned: OwnedSnapshots | undefined;
+  private readonly reserved = new Set<string>();
+
   constructor(private readonly options: BtrfsBackendOptions = {}) {
+    this.owned = options.ownedFile ? new OwnedSnapshots(options.ownedFile) : undefined;
     this.cmd = options.btrfsCommand ?? 'btrfs';
     this.timeoutMs = options.timeoutMs ?? 120_000;
     if (options.ioctl ?? true) {
@@ -210,6 +224,36 @@ export class BtrfsBackend implements SnapshotBackend {
     return mounted ? join(volumeRoot, SNAPSHOT_DIR_NAME) : join(dirname(volumeRoot), SNAPSHOT_DIR_NAME, label);
   }
 
+  /** Where the next snapshot of the subvolume at `volumeRoot` goes (layout.ts). */
+  async placementOf(volumeRoot: string, mounts?: readonly MountEntry[]): Promise<Placement> {
+    if (!this.options.shareSettings) return { kind: 'readme', why: 'share settings are not read' };
+    const readmeDir = await this.snapshotDirFor(volumeRoot, mounts);
+    let confs: readonly ShareShadowConf[];
+    try {
+      confs = await this.options.shareSettings();
+    } catch (e) {
+      debug('reading the share settings failed, README layout for %s: %s', volumeRoot, (e as Error).message);
+      return { kind: 'readme', why: `reading the share settings failed: ${(e as Error).message}` };
+    }
+    const { placement, conflicts } = await placementForVolume(confs, volumeRoot, readmeDir);
+    if (conflicts.length) debug('shares %s on %s ask for another snapshot placement than share %s; they will not list the snapshots', conflicts.join(', '), volumeRoot, placement.kind === 'shadow_copy2' ? placement.share : '');
+    if (placement.kind === 'shadow_copy2' && !this.owned) return { kind: 'readme', why: 'no ownedFile configured' };
+    if (placement.kind === 'readme') debug('README layout for %s: %s', volumeRoot, placement.why);
+    return placement;
+  }
+
+  private placedContext(owned: OwnedSnapshots): PlacedContext {
+    return {
+      backend: this.name,
+      owned,
+      reserved: this.reserved,
+      ensureDir: (dir) => this.ensureDir(dir),
+      makeAt: (source, dir, path, opts) => this.makeAt(source, dir, path, opts),
+      uuidOf: async (path) => (await this.subvolumeInfo(path)).uuid,
+      removeSubvolume: (path) => this.removeSubvolume(path),
+    };
+  }
+
   /**
    * After one statfs says the share is on btrfs (a local filesystem), everything else runs on
    * synchronous calls: the real path, the subvolume root, the mount table read once, the tree walk.
@@ -229,21 +273,28 @@ export class BtrfsBackend implements SnapshotBackend {
       return refusal('location', sharePath, (e as Error).message);
     }
     const mounts = await readMounts();
-    const snapDir = await this.snapshotDirFor(volume.root, mounts);
-    if (isInside(snapDir, share)) {
+    const placement = await this.placementOf(volume.root, mounts);
+    const placed = placement.kind === 'shadow_copy2';
+    const snapDir = placed ? placement.dir : await this.snapshotDirFor(volume.root, mounts);
+    if (!placed && isInside(snapDir, share)) {
       return refusal('location', share,
         `snapshots would be stored inside the share (${snapDir}): the share is the root of a mounted subvolume; configure snapshotDir on the same btrfs filesystem outside the share`);
     }
     if (share.split('/').includes(SNAPSHOT_DIR_NAME) || (this.options.snapshotDir && isInside(share, this.options.snapshotDir))) {
       return refusal('location', share, 'the share is inside a snapshot directory');
     }
-    if (this.options.snapshotDir) {
+    if (this.options.snapshotDir || placed) {
       const target = await nearestExisting(snapDir);
       const a = mountOf(target, mounts);
       const b = mountOf(volume.root, mounts);
       if (!a || !b || a.fsType !== 'btrfs' || a.device !== b.device) {
         return refusal('location', snapDir, `the snapshot directory is not on the same btrfs filesystem as ${volume.root}`);
       }
+    }
+    if (placed) {
+      // Snapshots in the share (shadow:snapdir inside it) are nested subvolumes there: empty
+      // directories in later snapshots, as with Samba's own FSRVP; not a reason to refuse.
+      return checkTree(share, { ...this.options.policy, btrfs: true, snapshotDir: snapDir }, { sync: true, mounts });
     }
     return checkTree(share, { ...this.options.policy, btrfs: true }, { sync: true, mounts });
   }
@@ -261,53 +312,65 @@ export class BtrfsBackend implements SnapshotBackend {
   async create(volume: Volume, opts: CreateOptions): Promise<SnapshotRef> {
     const guid = normalizeGuid(opts.shadowCopyId);
     if (opts.signal?.aborted) throw abortError(opts.signal);
+    const placement = await this.placementOf(volume.root);
+    if (placement.kind === 'shadow_copy2' && this.owned) {
+      return createPlaced(this.placedContext(this.owned), volume, placement, guid, opts);
+    }
     const dir = await this.snapshotDirFor(volume.root);
     await this.ensureDir(dir);
     const createdAt = toSeconds(Date.now());
-    let madeDirAgain = false;
     for (let seq = 1; ; seq++) {
       const name = snapshotName(guid, createdAt, seq);
       const path = join(dir, name);
-      const args = ['subvolume', 'snapshot', ...(opts.writable ? [] : ['-r']), volume.root, path];
-      debug('btrfs snapshot %s -> %s (%s)', volume.root, path, opts.writable ? 'writable' : 'read-only');
-      opts.progress?.(0, 1);
-      let done: boolean;
-      try {
-        done = await this.snapshotByIoctl(volume.root, path, !opts.writable, opts.signal);
-      } catch (e) {
-        // A name in use (even by something that is not a snapshot): the next sequence number.
-        if (e instanceof HelperError && e.code === 'EEXIST' && seq < 10) continue;
-        // The snapshot directory was removed since this process made it: once more, after mkdir.
-        if (e instanceof HelperError && e.code === 'ENOENT' && !madeDirAgain && this.knownDirs.delete(dir)) {
-          madeDirAgain = true;
-          await this.ensureDir(dir);
-          seq--;
-          continue;
-        }
-        throw e;
-      }
-      if (!done) {
-        if (await exists(path)) continue;
-        await this.ensureDir(dir);
-        try {
-          await this.btrfs(args, opts.signal);
-        } catch (e) {
-          if (e instanceof CommandError && e.kind === 'exit' && /exists/i.test(e.stderr) && seq < 10) continue;
-          if (e instanceof CommandError && (e.kind === 'aborted' || e.kind === 'timeout')) {
-            // The ioctl may have completed before the kill: remove what it made.
-            await this.removeSubvolume(path).catch((re: Error) => debug('cleanup of %s failed: %s', path, re.message));
-          }
-          if (opts.signal?.aborted) throw abortError(opts.signal);
-          throw e;
-        }
-      }
-      if (opts.signal?.aborted) {
-        await this.removeSubvolume(path);
-        throw abortError(opts.signal);
-      }
-      opts.progress?.(1, 1);
+      const made = await this.makeAt(volume.root, dir, path, opts);
+      if (made === 'exists' && seq < 10) continue;
+      if (made === 'exists') throw new Error(`${path} exists`);
       return { backend: this.name, volumeId: volume.id, path, name, writable: opts.writable, createdAt };
     }
+  }
+
+  /**
+   * Makes the snapshot of `source` at `path` (in `dir`): 'exists' when the name is taken. On an
+   * abort or failure nothing is left behind.
+   */
+  private async makeAt(source: string, dir: string, path: string, opts: CreateOptions, retried = false): Promise<'made' | 'exists'> {
+    const args = ['subvolume', 'snapshot', ...(opts.writable ? [] : ['-r']), source, path];
+    debug('btrfs snapshot %s -> %s (%s)', source, path, opts.writable ? 'writable' : 'read-only');
+    opts.progress?.(0, 1);
+    let done: boolean;
+    try {
+      done = await this.snapshotByIoctl(source, path, !opts.writable, opts.signal);
+    } catch (e) {
+      // A name in use (even by something that is not a snapshot).
+      if (e instanceof HelperError && e.code === 'EEXIST') return 'exists';
+      // The snapshot directory was removed since this process made it: once more, after mkdir.
+      if (e instanceof HelperError && e.code === 'ENOENT' && !retried && this.knownDirs.delete(dir)) {
+        await this.ensureDir(dir);
+        return this.makeAt(source, dir, path, opts, true);
+      }
+      throw e;
+    }
+    if (!done) {
+      if (await exists(path)) return 'exists';
+      await this.ensureDir(dir);
+      try {
+        await this.btrfs(args, opts.signal);
+      } catch (e) {
+        if (e instanceof CommandError && e.kind === 'exit' && /exists/i.test(e.stderr)) return 'exists';
+        if (e instanceof CommandError && (e.kind === 'aborted' || e.kind === 'timeout')) {
+          // The ioctl may have completed before the kill: remove what it made.
+          await this.removeSubvolume(path).catch((re: Error) => debug('cleanup of %s failed: %s', path, re.message));
+        }
+        if (opts.signal?.aborted) throw abortError(opts.signal);
+        throw e;
+      }
+    }
+    if (opts.signal?.aborted) {
+      await this.removeSubvolume(path);
+      throw abortError(opts.signal);
+    }
+    opts.progress?.(1, 1);
+    return 'made';
   }
 
   /**
@@ -339,7 +402,7 @@ export class BtrfsBackend implements SnapshotBackend {
   }
 
   async setReadOnly(snap: SnapshotRef): Promise<void> {
-    this.assertOurs(snap);
+    await this.assertOurs(snap);
     const io = this.ioctl;
     if (io) {
       try {
@@ -355,8 +418,9 @@ export class BtrfsBackend implements SnapshotBackend {
   }
 
   async delete(snap: SnapshotRef): Promise<void> {
-    this.assertOurs(snap);
+    const placed = await this.assertOurs(snap);
     await this.removeSubvolume(snap.path);
+    if (placed) await this.owned?.forget(snap.path);
   }
 
   private async removeSubvolume(path: string): Promise<void> {
@@ -379,17 +443,22 @@ export class BtrfsBackend implements SnapshotBackend {
     debug('deleted btrfs snapshot %s', path);
   }
 
-  /** Refuses to touch a path that is not a snapshot made by this backend (a damaged journal must not delete data). */
-  private assertOurs(snap: SnapshotRef): void {
-    if (snap.backend !== this.name || basename(snap.path) !== snap.name || !parseSnapshotName(snap.name)) {
-      throw new Error(`${snap.path} is not a snapshot made by the btrfs backend`);
-    }
+  /**
+   * Refuses to touch a path that is not a snapshot made by this backend (a damaged journal must
+   * not delete data): a README-layout name, or one recorded in the ownership file (then true).
+   */
+  private async assertOurs(snap: SnapshotRef): Promise<boolean> {
+    if (snap.backend === this.name && basename(snap.path) === snap.name && parseSnapshotName(snap.name)) return false;
+    const entry = snap.backend === this.name ? await this.owned?.get(snap.path) : undefined;
+    if (entry && entry.name === snap.name) return true;
+    throw new Error(`${snap.path} is not a snapshot made by the btrfs backend`);
   }
 
   async list(volume: Volume): Promise<SnapshotRef[]> {
     const dir = await this.snapshotDirFor(volume.root);
-    const names = await unlessMissing(readdir(dir));
-    if (names === undefined) return [];
+    const names = (await unlessMissing(readdir(dir))) ?? [];
+    const owned = this.owned && (await this.owned.entries()).some((e) => e.volumeId === volume.id);
+    if (names.length === 0 && !owned) return [];
     const volumeUuid = /^btrfs:([0-9a-f-]{36})$/.exec(volume.id)?.[1] ?? (await this.subvolumeIdentity(volume.root)).uuid;
     if (!volumeUuid) return [];
     // Two `btrfs subvolume list` runs, whatever the number of snapshots (one `show` per snapshot
@@ -413,6 +482,7 @@ export class BtrfsBackend implements SnapshotBackend {
       if (!st?.isDirectory() || st.ino !== BTRFS_SUBVOLUME_INO) continue; // same name elsewhere in the filesystem
       out.push({ backend: this.name, volumeId: volume.id, path, name, writable: !ro.has(entry.uuid), createdAt: parsed.createdAt });
     }
+    if (owned && this.owned) out.push(...(await listPlaced(this.placedContext(this.owned), volume, volumeUuid, listed, ro)));
     return out;
   }
 }

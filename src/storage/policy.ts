@@ -10,7 +10,7 @@
  */
 import { lstatSync, opendirSync, realpathSync, type Dir, type Dirent, type Stats } from 'node:fs';
 import { lstat, opendir, realpath, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Refusal } from './backend.js';
 import { isInside, readMounts, type MountEntry } from './mounts.js';
 
@@ -33,6 +33,8 @@ export interface PolicyOptions {
   readonly refuseEmpty: boolean;
   /** The share lives on btrfs: a directory on another device below the root is a nested subvolume. */
   readonly btrfs: boolean;
+  /** A directory whose nested subvolumes are snapshots (shadow:snapdir inside the share): skipped, not refused. */
+  readonly snapshotDir?: string;
 }
 
 export const DEFAULT_POLICY: PolicyOptions = {
@@ -219,6 +221,7 @@ async function checkEntry(
   if (st.isDirectory()) {
     if (st.dev !== rootStat.dev) {
       if (opts.btrfs && st.ino === BTRFS_SUBVOLUME_INO) {
+        if (opts.snapshotDir !== undefined && dirname(path) === opts.snapshotDir) return undefined;
         return refusal('nested-subvolume', path,
           'a nested btrfs subvolume below the share root; it would be missing (an empty directory) in the snapshot');
       }

@@ -8,8 +8,13 @@ export const SHARE = 'fsrvp_share';
 /** samba: Samba's own rpcd_fsrvp serves the pipe; agent: smbd sends it to our socket. */
 export type SambaMode = 'agent' | 'samba';
 
+/** Snapshot layout of the share's shadow_copy2: Samba's own (`snapdir = .`, `@GMT-…` in the share root) or the README's. */
+export type SambaLayout = 'samba' | 'readme';
+
 export interface SambaOptions {
   readonly mode: SambaMode;
+  /** shadow_copy2 settings of [fsrvp_share]; default: 'samba' in samba mode, 'readme' in agent mode. */
+  readonly layout?: SambaLayout;
   /** `fss: sequence timeout` (seconds); the agent must use the same value. Default 1. */
   readonly seqTimeout?: number;
   /** Extra [global] lines. */
@@ -18,6 +23,10 @@ export interface SambaOptions {
   readonly share?: Readonly<Record<string, string>>;
   /** Loop filesystem size in MiB (default 320). */
   readonly sizeMiB?: number;
+}
+
+export function layoutOf(opts: SambaOptions): SambaLayout {
+  return opts.layout ?? (opts.mode === 'samba' ? 'samba' : 'readme');
 }
 
 export function smbConf(h: { root: string; mount: string; socketDir?: string }, opts: SambaOptions): string {
@@ -55,7 +64,8 @@ export function smbConf(h: { root: string; mount: string; socketDir?: string }, 
   // through a *relative* snapdir (relative to the share subvolume). An absolute snapdir would be
   // inherited by the exposed clones, whose paths lie inside it, and break writes to writable
   // snapshot shares (trap 3).
-  const shadow: Record<string, string> = opts.mode === 'samba'
+  // layout 'samba' in agent mode: the same share section as for Samba's own FSRVP, unchanged.
+  const shadow: Record<string, string> = layoutOf(opts) === 'samba'
     ? { 'btrfs: manipulate snapshots': 'yes', 'shadow: snapdir': '.', 'hide files': '/@GMT-*/' }
     : { 'btrfs: manipulate snapshots': 'no', ...shadowCopy2Options(`../${SNAPSHOT_DIR_NAME}/share`) };
   const share: Record<string, string> = {

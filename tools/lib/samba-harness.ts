@@ -27,12 +27,12 @@ import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '../../src/transport/npa-links.js';
 import { aptInstall } from './apt.js';
 import { must, runCmd, type RunResult } from './run-cmd.js';
-import { smbConf, type SambaMode, type SambaOptions } from './samba-conf.js';
+import { layoutOf, smbConf, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
 import {
   acquireLock, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
 } from './samba-resources.js';
 
-export { SHARE, type SambaMode, type SambaOptions } from './samba-conf.js';
+export { SHARE, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
 export type { RunResult } from './run-cmd.js';
 export const HOST = '127.0.0.1';
 /** Debian's Samba module directory (`smbd -b` MODULESDIR) for this machine's multiarch triplet. */
@@ -86,6 +86,8 @@ export class SambaHarness {
   /** Where the btrfs backend puts snapshots of the share (agent mode). */
   readonly snapshotDir: string;
   readonly seqTimeout: number;
+  /** The share's shadow_copy2 layout (samba-conf.ts). */
+  readonly layout: SambaLayout;
   private smbd: ChildProcess | undefined;
   private dcerpcd: ChildProcess | undefined;
   private readonly exitHook = (): void => undoSync(this.res);
@@ -98,7 +100,9 @@ export class SambaHarness {
     this.sharePath = join(this.mount, 'share');
     this.socketDir = mode === 'agent' ? join(root, 'sock') : undefined;
     this.ncalrpcDir = join(root, 'ncalrpc');
-    this.snapshotDir = join(this.mount, SNAPSHOT_DIR_NAME, 'share');
+    this.layout = layoutOf(opts);
+    // Where the agent's btrfs backend puts the share's snapshots for this layout.
+    this.snapshotDir = this.layout === 'samba' ? this.sharePath : join(this.mount, SNAPSHOT_DIR_NAME, 'share');
     this.seqTimeout = opts.seqTimeout ?? 1;
   }
 
@@ -155,7 +159,7 @@ export class SambaHarness {
     await must('/usr/bin/btrfs', ['subvolume', 'create', this.sharePath]);
     await chmod(this.sharePath, 0o777);
     // shadow_copy2 fails FSCTL_SRV_ENUMERATE_SNAPSHOTS while its snapdir does not exist yet.
-    if (this.mode === 'agent') await mkdir(this.snapshotDir, { recursive: true });
+    if (this.mode === 'agent' && this.layout === 'readme') await mkdir(this.snapshotDir, { recursive: true });
   }
 
   private async makeSocketDir(): Promise<void> {
