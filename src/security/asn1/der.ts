@@ -3,6 +3,7 @@
  * against the enclosing element, writing in the one DER form.
  */
 import { Asn1Error } from './error.js';
+import { concatBytes } from '../../dcerpc/bytes.js';
 
 export const CLASS = { universal: 0, application: 1, context: 2, private: 3 } as const;
 export type TagClass = (typeof CLASS)[keyof typeof CLASS];
@@ -91,17 +92,8 @@ function lengthBytes(len: number): number[] {
   return [0x80 | out.length, ...out];
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+/** Joins byte arrays (the DCE/RPC layer's helper; one copy of it in the tree). */
+export const concat = concatBytes;
 
 /** One element: tag, DER length, content. */
 export function tlv(t: Tag, content: Uint8Array): Uint8Array {

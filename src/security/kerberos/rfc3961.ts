@@ -4,6 +4,7 @@
  * helpers the enctypes share. Everything works on Uint8Array and never keeps a key.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { concatBytes } from '../../dcerpc/bytes.js';
 
 /** The derived-key purposes of the simplified profile: checksum, encryption, integrity. */
 export const DERIVE = { checksum: 0x99, encryption: 0xaa, integrity: 0x55 } as const;
@@ -70,15 +71,8 @@ export function deriveRandom(encrypt: BlockEncrypt, blockSize: number, key: Uint
   return out;
 }
 
-export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+/** Joins byte arrays: the DCE/RPC layer's helper, variadic. */
+export const concat = (...parts: readonly Uint8Array[]): Uint8Array => concatBytes(parts);
 
 /** Constant-time equality of two byte strings (false at once when the lengths differ). */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
