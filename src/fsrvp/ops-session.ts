@@ -111,7 +111,8 @@ export async function abortShadowCopySet(
 export async function expire(core: ServiceCore, armed: Armed): Promise<string[]> {
   if (!core.timer.stillExpired(armed)) return [];
   const st = core.state;
-  st.contextSet = false;
+  // The context goes only with the expiry a single timer would have had (always, in strict mode).
+  if (core.strict || core.timer.isLatest(armed)) st.contextSet = false;
   if (core.strict) st.clientAddress = null;
   const all = [...st.sets.values()];
   let victims: ShadowCopySetState[];

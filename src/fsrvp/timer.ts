@@ -125,6 +125,15 @@ export class SequenceTimer {
     return [...this.running.values()].map((r) => r.armed);
   }
 
+  /**
+   * True when no arming was started or stopped anywhere since `armed` was started: the expiry
+   * is the one a single global timer would have had. An older arming of one set running out while
+   * another set was touched since must not reset the context the client is using.
+   */
+  isLatest(armed: Armed): boolean {
+    return armed.generation === this.generation;
+  }
+
   /** True while nothing re-armed or stopped that arming since `armed` fired (expiry still due). */
   stillExpired(armed: Armed): boolean {
     const key = this.keyOf(armed.setId);

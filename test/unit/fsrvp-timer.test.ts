@@ -282,6 +282,19 @@ describe('a set in creation expires whatever is done to other sets (Samba mode)'
     expect(h.status(b)).toBeUndefined();
   });
 
+  it("an older set's arming running out does not reset the context of a set being created", async () => {
+    h = await Harness.create();
+    const a = await h.exposed();
+    await h.svc.getShareMapping({ ShadowCopyId: a.copyIds[0]!, ShadowCopySetId: a.setId, ShareName: unc('fsrvp_share'), Level: 1 }, ADMIN);
+    await h.advance(LONG_TIMEOUT_MS - 60_000);
+    const b = await startB();
+    expect((await h.add(b, unc('fsrvp_share'))).result).toBe(0);
+    await h.advance(60_000); // A's long arming runs out now
+    expect(h.svc.view().contextSet).toBe(true);
+    expect(h.status(b)).toBe('Added');
+    expect(h.status(a.setId)).toBe('Exposed');
+  });
+
   it('single mode (strict) keeps one timer: the last arming replaces the previous one', () => {
     const s = new FakeScheduler();
     const fired: Array<string | undefined> = [];
