@@ -18,9 +18,14 @@ export const SIGNATURE_SIZE = 16;
 
 class Direction {
   seq = 0;
-  readonly rc4: Rc4;
-  constructor(readonly signKey: Uint8Array, sealKey: Uint8Array) {
+  rc4: Rc4;
+  constructor(readonly signKey: Uint8Array, private readonly sealKey: Uint8Array) {
     this.rc4 = new Rc4(sealKey);
+  }
+  /** A fresh RC4 stream from the sealing key; with `full`, the sequence number back to 0 too. */
+  reset(full: boolean): void {
+    this.rc4 = new Rc4(this.sealKey);
+    if (full) this.seq = 0;
   }
 }
 
@@ -39,6 +44,15 @@ export class NtlmSessionSecurity {
   /** Next outgoing / expected incoming sequence numbers (for tests and logs). */
   get sequence(): { readonly send: number; readonly receive: number } {
     return { send: this.out.seq, receive: this.in.seq };
+  }
+
+  /**
+   * Re-initialises both RC4 streams (Windows' behaviour after SPNEGO's mechListMIC exchange);
+   * `full` also restarts the sequence numbers, as when no mechListMIC was checked.
+   */
+  reset(full: boolean): void {
+    this.out.reset(full);
+    this.in.reset(full);
   }
 
   private static checksum(d: Direction, signed: readonly Uint8Array[]): Uint8Array {
