@@ -23,7 +23,10 @@ import { listenTcp, type TcpListener } from '../transport/tcp.js';
 import { NpaListener, type RefusedEvent } from '../transport/npa-listener.js';
 import { attachRpcStream } from '../transport/stream.js';
 import { FSRVP_PIPE } from '../fsrvp/codes.js';
-import type { AgentConfig } from './config.js';
+import { ConfigError, type AgentConfig, type MinAuthLevel } from './config.js';
+import { AUTH_LEVEL } from '../dcerpc/constants.js';
+import type { SecurityEvent } from '../dcerpc/auth.js';
+import { buildHostAuth, type HostAuth } from '../security/host-auth.js';
 
 const log = createDebug('fsrvp:agent');
 
@@ -75,6 +78,27 @@ export function buildParts(config: AgentConfig): AgentParts {
   return { shares, publisher, backends };
 }
 
+/** The auth level a listener requires; strict mode (MS-FSRVP 3.1.4) requires integrity everywhere. */
+function requiredLevel(config: AgentConfig, configured: MinAuthLevel, listener: string): number {
+  const level = configured === 'privacy' ? AUTH_LEVEL.privacy : configured === 'integrity' ? AUTH_LEVEL.integrity : 0;
+  if (config.mode !== 'strict' || level >= AUTH_LEVEL.integrity) return level;
+  if (config.auth.ntlm === undefined) {
+    throw new ConfigError(`strict mode (MS-FSRVP 3.1.4) requires DCE/RPC integrity or privacy on the ${listener} listener: configure auth.ntlm`);
+  }
+  return AUTH_LEVEL.integrity;
+}
+
+/** Authentication outcomes worth an operator's attention go to stderr; the rest to the debug log. */
+function logSecurityEvent(e: SecurityEvent): void {
+  if (e.kind === 'established') {
+    log('conn %d: authenticated %s\\%s at level %d', e.connectionId, e.identity.domainName ?? '', e.identity.accountName ?? '?', e.authLevel);
+  } else if (e.kind === 'rejected') {
+    console.error(`fsrvpd: connection ${e.connectionId}: authentication (auth_type ${e.authType}) refused: ${e.reason}`);
+  } else {
+    console.error(`fsrvpd: connection ${e.connectionId}: ${e.reason}`);
+  }
+}
+
 function tcpCaller(config: AgentConfig): CallerIdentity {
   const c = config.listen.tcp?.caller ?? { sids: [] };
   return { source: 'config', sids: c.sids, uid: c.uid, accountName: c.accountName, domainName: c.domainName };
@@ -108,21 +132,34 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
 
   let tcp: TcpListener | undefined;
   let samba: NpaListener | undefined;
+  let auth: HostAuth | undefined;
   // Stops whatever has started, in order: listeners, the service, then helper processes.
   const shutdown = async (): Promise<void> => {
     await tcp?.close();
     await samba?.close();
     await service.close();
+    await auth?.close();
     await parts.publisher.close?.();
     await Promise.all(parts.backends.map((b) => b.close?.()));
   };
   try {
+    auth = buildHostAuth({
+      names: { netbiosName: config.netbiosName, netbiosDomain: config.auth.domain ?? config.netbiosName, isDomain: false },
+      ...(config.auth.ntlm ? { ntlm: config.auth.ntlm } : {}),
+      spnego: config.auth.spnego,
+    });
+    if (auth.offered.length > 0) log('dcerpc authentication offered: %s', auth.offered.join(', '));
+    const security = { authProviders: auth.providers, onSecurityEvent: logSecurityEvent };
     if (config.listen.tcp) {
-      tcp = await listenTcp({ registry, caller: tcpCaller(config), host: config.listen.tcp.host, port: config.listen.tcp.port });
+      tcp = await listenTcp({
+        registry, caller: tcpCaller(config), host: config.listen.tcp.host, port: config.listen.tcp.port,
+        ...security, minAuthLevel: requiredLevel(config, config.listen.tcp.minLevel, 'tcp'),
+      });
       log('tcp listening on %s:%d', tcp.host, tcp.port);
     }
     if (config.listen.samba) {
       const groups = new AssocGroupTable();
+      const minAuthLevel = requiredLevel(config, config.listen.samba.minLevel, 'samba');
       samba = await NpaListener.start({
         socketDir: config.listen.samba.socketDir,
         mode: config.listen.samba.byteMode ? 'byte' : 'message',
@@ -133,6 +170,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
             secondaryAddress: FSRVP_PIPE,
             groups,
             connectionId: conn.id,
+            ...security,
+            minAuthLevel,
             send: (pdu) => conn.send(pdu),
             close: () => conn.close(),
             backpressure: (paused) => conn.setPaused(paused),

@@ -25,7 +25,10 @@ export function configFromArgs(argv: string[]): { config: AgentConfig; embedded:
         const host = m[1] as string;
         if (!isLoopbackHost(host)) throw new ConfigError('--tcp: loopback addresses only');
         overrides.push((c) => {
-          c.listen.tcp = { host: host.replace(/^\[|\]$/g, ''), port: Number(m[2]), caller: c.listen.tcp?.caller ?? defaultConfig().listen.tcp!.caller };
+          const d = defaultConfig().listen.tcp!;
+          c.listen.tcp = {
+            host: host.replace(/^\[|\]$/g, ''), port: Number(m[2]), caller: c.listen.tcp?.caller ?? d.caller, minLevel: c.listen.tcp?.minLevel ?? d.minLevel,
+          };
         });
         break;
       }
@@ -34,7 +37,7 @@ export function configFromArgs(argv: string[]): { config: AgentConfig; embedded:
         break;
       case '--samba-socket-dir': {
         const dir = takeValue(argv, i++, a);
-        overrides.push((c) => (c.listen.samba = { socketDir: dir, byteMode: false }));
+        overrides.push((c) => (c.listen.samba = { socketDir: dir, byteMode: false, minLevel: c.listen.samba?.minLevel ?? 'none' }));
         break;
       }
       case '--state-dir': {

@@ -15,6 +15,22 @@ export interface CallerConfig {
   domainName?: string;
 }
 
+/** Lowest DCE/RPC auth level a listener runs requests at. */
+export type MinAuthLevel = 'none' | 'integrity' | 'privacy';
+export const MIN_AUTH_LEVELS: readonly MinAuthLevel[] = ['none', 'integrity', 'privacy'];
+
+export interface AuthConfig {
+  /**
+   * NTLMSSP (raw and inside SPNEGO), its responses checked by the host's authority: `passdb` =
+   * this standalone Samba host's passdb (through python3-samba), reading `smbConf`.
+   */
+  ntlm?: { verifier: 'passdb'; smbConf?: string };
+  /** Offer SPNEGO (auth_type 9) over the mechanisms configured; default true. */
+  spnego: boolean;
+  /** NTLM target names: the domain (workgroup) announced; default the NetBIOS name. */
+  domain?: string;
+}
+
 export interface AgentConfig {
   /** NetBIOS name: OwnerMachineName and the host in ShareNameUNC. */
   netbiosName: string;
@@ -31,9 +47,13 @@ export interface AgentConfig {
   /** Keep snapshots after DeleteShareMapping, for restores (`fsrvp snapshots …`). */
   retainSnapshots: boolean;
   authz: { builtin: boolean; allowSids: string[]; allowAccounts: string[] };
+  /** DCE/RPC authentication (auth types 9, 10); none configured = unauthenticated binds only. */
+  auth: AuthConfig;
   listen: {
-    tcp?: { host: string; port: number; caller: CallerConfig };
-    samba?: { socketDir: string; byteMode: boolean };
+    /** `caller` is the identity of unauthenticated TCP callers (minLevel none only). */
+    tcp?: { host: string; port: number; caller: CallerConfig; minLevel: MinAuthLevel };
+    /** minLevel none: smbd's SMB session identifies the caller (the forwarded token). */
+    samba?: { socketDir: string; byteMode: boolean; minLevel: MinAuthLevel };
   };
   shares: { static?: Record<string, { path: string; backend?: string }>; samba?: { smbConf?: string } };
   publisher: { type: 'standalone' } | { type: 'samba'; smbConf?: string; strategy?: 'import' | 'setparm' };
@@ -55,12 +75,15 @@ export function defaultConfig(baseDir = resolve('.fsrvp-demo')): AgentConfig {
     stateDir: resolve(baseDir, 'state'),
     retainSnapshots: false,
     authz: { builtin: true, allowSids: [], allowAccounts: [] },
+    auth: { spnego: true },
     listen: {
       tcp: {
         host: '127.0.0.1',
         port: 7135,
-        // The development listener has no authentication: its callers get this identity.
+        // The embedded development listener runs without authentication (it has no host
+        // authority to check passwords with): its callers get this identity.
         caller: { sids: ['S-1-5-32-544'], accountName: 'developer' },
+        minLevel: 'none',
       },
     },
     shares: { static: { demo: { path: resolve(baseDir, 'shares', 'demo'), backend: 'copy' } } },
@@ -138,7 +161,7 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
   const c = defaultConfig();
   const top = r.object(json, '$', [
     'netbiosName', 'localNames', 'acceptAnyHost', 'mode', 'stateDir', 'sequenceTimeoutSeconds', 'retainSnapshots',
-    'authz', 'listen', 'shares', 'publisher', 'storage',
+    'authz', 'auth', 'listen', 'shares', 'publisher', 'storage',
   ]);
   if (top.netbiosName !== undefined) {
     c.netbiosName = r.string(top.netbiosName, '$.netbiosName');
@@ -159,14 +182,33 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
     }
     if (a.allowAccounts !== undefined) c.authz.allowAccounts = r.strings(a.allowAccounts, '$.authz.allowAccounts');
   }
+  if (top.auth !== undefined) {
+    const a = r.object(top.auth, '$.auth', ['ntlm', 'spnego', 'domain']);
+    if (a.ntlm !== undefined && a.ntlm !== null) {
+      const n = r.object(a.ntlm, '$.auth.ntlm', ['verifier', 'smbConf']);
+      c.auth.ntlm = { verifier: r.oneOf(n.verifier ?? 'passdb', '$.auth.ntlm.verifier', ['passdb'] as const) };
+      if (n.smbConf !== undefined) c.auth.ntlm.smbConf = r.string(n.smbConf, '$.auth.ntlm.smbConf');
+    }
+    if (a.spnego !== undefined) c.auth.spnego = r.bool(a.spnego, '$.auth.spnego');
+    if (a.domain !== undefined) {
+      c.auth.domain = r.string(a.domain, '$.auth.domain');
+      if (c.auth.domain.length > 15) r.fail('$.auth.domain', 'NetBIOS domain names have at most 15 characters');
+    }
+  }
+  const hasMechanism = c.auth.ntlm !== undefined;
   if (top.listen !== undefined) {
     const l = r.object(top.listen, '$.listen', ['tcp', 'samba']);
     c.listen = {};
     if (l.tcp !== undefined && l.tcp !== null) {
-      const t = r.object(l.tcp, '$.listen.tcp', ['host', 'port', 'caller']);
+      const t = r.object(l.tcp, '$.listen.tcp', ['host', 'port', 'caller', 'minLevel']);
       const host = t.host === undefined ? '127.0.0.1' : r.string(t.host, '$.listen.tcp.host');
-      if (!isLoopbackHost(host)) {
-        r.fail('$.listen.tcp.host', 'the TCP listener is for development, replay and fuzzing and has no authentication: it binds to loopback only');
+      // TCP carries no identity: integrity at least, unless said otherwise.
+      const minLevel = t.minLevel === undefined ? 'integrity' : r.oneOf(t.minLevel, '$.listen.tcp.minLevel', MIN_AUTH_LEVELS);
+      if (minLevel === 'none' && !isLoopbackHost(host)) {
+        r.fail('$.listen.tcp.host', 'an unauthenticated TCP listener (minLevel none) is for development, replay and fuzzing: it binds to loopback only');
+      }
+      if (minLevel !== 'none' && !hasMechanism) {
+        r.fail('$.listen.tcp.minLevel', `${minLevel} needs an authentication mechanism: configure auth.ntlm, or set minLevel "none" for an unauthenticated development listener`);
       }
       const port = t.port === undefined ? 7135 : r.int(t.port, '$.listen.tcp.port', 0, 65535);
       let caller: CallerConfig = { sids: [] };
@@ -177,13 +219,18 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
         if (cl.accountName !== undefined) caller.accountName = r.string(cl.accountName, '$.listen.tcp.caller.accountName');
         if (cl.domainName !== undefined) caller.domainName = r.string(cl.domainName, '$.listen.tcp.caller.domainName');
       }
-      c.listen.tcp = { host, port, caller };
+      c.listen.tcp = { host, port, caller, minLevel };
     }
     if (l.samba !== undefined && l.samba !== null) {
-      const s = r.object(l.samba, '$.listen.samba', ['socketDir', 'byteMode']);
+      const s = r.object(l.samba, '$.listen.samba', ['socketDir', 'byteMode', 'minLevel']);
+      const minLevel = s.minLevel === undefined ? 'none' : r.oneOf(s.minLevel, '$.listen.samba.minLevel', MIN_AUTH_LEVELS);
+      if (minLevel !== 'none' && !hasMechanism) {
+        r.fail('$.listen.samba.minLevel', `${minLevel} needs an authentication mechanism: configure auth.ntlm`);
+      }
       c.listen.samba = {
         socketDir: resolve(r.string(s.socketDir, '$.listen.samba.socketDir')),
         byteMode: s.byteMode === undefined ? false : r.bool(s.byteMode, '$.listen.samba.byteMode'),
+        minLevel,
       };
     }
     if (!c.listen.tcp && !c.listen.samba) r.fail('$.listen', 'configure at least one of tcp, samba');

@@ -91,6 +91,14 @@ export function newAuthState(): AuthState {
   };
 }
 
+/** What the runtime reports about authentication, for the operator's log (never sent to the peer). */
+export type SecurityEvent =
+  | { readonly kind: 'established'; readonly connectionId: number; readonly authType: number; readonly authLevel: number; readonly identity: CallerIdentity }
+  /** The mechanism refused a handshake token (wrong password, bad ticket, replay, ...). */
+  | { readonly kind: 'rejected'; readonly connectionId: number; readonly authType: number; readonly reason: string }
+  /** A request was refused for its protection: bad signature, level below the minimum, unusable context. */
+  | { readonly kind: 'refused'; readonly connectionId: number; readonly reason: string };
+
 /** Levels a bind/alter may ask for: connect (2) through privacy (6). */
 export function isValidBindAuthLevel(level: number): boolean {
   return level >= AUTH_LEVEL.connect && level <= AUTH_LEVEL.privacy;

@@ -12,13 +12,13 @@
 import createDebug from 'debug';
 import { decode, encode, NdrError } from '../ndr/index.js';
 import type { AssocGroupTable } from './assoc-group.js';
-import type { AuthProvider, AuthState } from './auth.js';
+import type { AuthProvider, AuthState, SecurityEvent } from './auth.js';
 import { pullAuthTrailer, type AuthVerifier } from './auth-trailer.js';
 import { concatBytes } from './bytes.js';
 import {
   AUTH_LEVEL, AUTH_TYPE, BIND_NAK_REASON, FAULT, FRAG_MAX_SIZE, MAX_REQUEST_SIZE,
   MIN_NEGOTIATED_FRAG, OBJECT_UUID_LENGTH, PFC, PFC_FIRST_LAST, PTYPE, REQUEST_HEADER_LENGTH,
-  SERVER_MAX_FRAG, faultName,
+  SERVER_MAX_FRAG, faultName, levelName,
 } from './constants.js';
 import { PduError } from './errors.js';
 import { RpcFault, type CallerIdentity, type InterfaceRegistry } from './interface.js';
@@ -40,11 +40,22 @@ export interface ConnectionOptions {
   /** The server's association groups, shared by all its connections. */
   readonly groups: AssocGroupTable;
   readonly connectionId: number;
-  /** Mechanisms by auth_type; none today, so every auth_type is unknown (bind_nak 8). */
+  /** Mechanisms by auth_type; an auth_type without one is unknown (bind_nak 8). */
   readonly authProviders?: readonly AuthProvider[];
+  /**
+   * The lowest auth level a request may run at (Samba's per-interface min_auth_level, set by
+   * dcesrv_interface_bind_require_integrity/privacy): below it, fault access_denied; the
+   * connection stays. Default 0: unauthenticated requests allowed.
+   */
+  readonly minAuthLevel?: number;
+  /** Authentication outcomes for the operator's log. */
+  readonly onSecurityEvent?: (e: SecurityEvent) => void;
   /** Samba's `allow dcerpc auth level connect` (default no): requests at level connect get fault 5. */
   readonly allowAuthLevelConnect?: boolean;
 }
+
+/** The authentication settings of a connection, as transports pass them through. */
+export type ConnectionSecurity = Pick<ConnectionOptions, 'authProviders' | 'allowAuthLevelConnect' | 'minAuthLevel' | 'onSecurityEvent'>;
 
 /** What to do after a PDU: keep reading, close after sending the replies, or drop at once. */
 export type AfterPdu = 'keep' | 'close' | 'drop';
@@ -100,7 +111,9 @@ export class RpcConnection {
     }
     this.opts = opts;
     this.id = opts.connectionId;
-    this.security = new SecurityContexts({ providers: opts.authProviders ?? [], connectionId: opts.connectionId, caller: opts.caller });
+    this.security = new SecurityContexts({
+      providers: opts.authProviders ?? [], connectionId: opts.connectionId, caller: opts.caller, onEvent: opts.onSecurityEvent,
+    });
   }
 
   /** Negotiated fragment size (both directions), for tests and logs. */
@@ -443,7 +456,11 @@ export class RpcConnection {
     // Auth verifier of this fragment (Samba's dcesrv_auth_pkt_pull); refusals close the connection.
     const payloadOffset = REQUEST_HEADER_LENGTH + (h.pfcFlags & PFC.OBJECT_UUID ? OBJECT_UUID_LENGTH : 0);
     const pulled = openRequestFragment(auth, pdu, raw, payloadOffset);
-    if (typeof pulled === 'number') return this.faultAndClose(call, pulled, 0, `request auth refused (${faultName(pulled)})`);
+    if (typeof pulled === 'number') {
+      const why = `request auth refused (${faultName(pulled)})`;
+      this.opts.onSecurityEvent?.({ kind: 'refused', connectionId: this.id, reason: why });
+      return this.faultAndClose(call, pulled, 0, why);
+    }
     const stub = pulled;
 
     // Append a continuation, within the 4 MiB limit.
@@ -508,6 +525,11 @@ export class RpcConnection {
     // Level connect only where allowed; the connection stays.
     if (auth.authLevel === AUTH_LEVEL.connect && !this.opts.allowAuthLevelConnect) {
       return this.fault(call, FAULT.access_denied, 0, 'auth level connect not allowed');
+    }
+    if (auth.authLevel < (this.opts.minAuthLevel ?? 0)) {
+      const why = `auth level ${levelName(auth.authLevel)} below the required ${levelName(this.opts.minAuthLevel ?? 0)}`;
+      this.opts.onSecurityEvent?.({ kind: 'refused', connectionId: this.id, reason: why });
+      return this.fault(call, FAULT.access_denied, 0, why);
     }
 
     const whole = call.chunks.length === 1 ? (call.chunks[0] as Uint8Array) : concatBytes(call.chunks);

@@ -162,3 +162,9 @@ export const AUTH_LEVEL = {
   integrity: 5,
   privacy: 6,
 } as const;
+
+/** The auth_level's name (`integrity`), or its number for values that are not levels. */
+export function levelName(level: number): string {
+  const found = Object.entries(AUTH_LEVEL).find(([, v]) => v === level);
+  return found === undefined ? String(level) : found[0];
+}

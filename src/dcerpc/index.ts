@@ -18,5 +18,5 @@ export {
   newAuthState, isValidBindAuthLevel,
   type AuthProvider, type AuthSession, type AuthStart, type AuthStep, type AuthState, type PacketProtection,
 } from './auth.js';
-export { RpcConnection, isValidSecondaryAddress, type ConnectionOptions, type PduOutcome, type AfterPdu } from './connection.js';
+export { RpcConnection, isValidSecondaryAddress, type ConnectionOptions, type ConnectionSecurity, type PduOutcome, type AfterPdu } from './connection.js';
 export { RpcClient, RpcClientError, type BindOptions, type CallOptions, type CallResult } from './client.js';

@@ -4,7 +4,7 @@
  * AuthProvider, and handshake legs. The connection state machine decides what to answer.
  */
 import {
-  isValidBindAuthLevel, newAuthState, type AuthProvider, type AuthState, type AuthStep,
+  isValidBindAuthLevel, newAuthState, type AuthProvider, type AuthState, type AuthStep, type SecurityEvent,
 } from './auth.js';
 import { buildAuthVerifier, type AuthVerifier } from './auth-trailer.js';
 import { AUTH_LEVEL, AUTH_TYPE, BIND_NAK_REASON, HEADER_LENGTH, PFC, SEC_TRAILER_LENGTH } from './constants.js';
@@ -33,6 +33,7 @@ export class SecurityContexts {
     readonly providers: readonly AuthProvider[];
     readonly connectionId: number;
     readonly caller: CallerIdentity;
+    readonly onEvent?: (e: SecurityEvent) => void;
   }) {}
 
   /**
@@ -119,7 +120,10 @@ export class SecurityContexts {
     } catch (e) {
       step = { status: 'rejected', reason: String(e instanceof Error ? e.message : e) };
     }
+    const connectionId = this.opts.connectionId;
+    if (step.status === 'rejected') this.opts.onEvent?.({ kind: 'rejected', connectionId, authType: a.authType, reason: step.reason });
     if (step.status === 'done') {
+      this.opts.onEvent?.({ kind: 'established', connectionId, authType: a.authType, authLevel: a.authLevel, identity: step.identity });
       a.finished = true;
       a.identity = step.identity;
       if (a.authLevel === AUTH_LEVEL.connect && !this.explicitConnect) this.defaultConnect = a;

@@ -13,7 +13,7 @@
  */
 import createDebug from 'debug';
 import type { AssocGroupTable } from '../dcerpc/assoc-group.js';
-import type { AuthProvider } from '../dcerpc/auth.js';
+import type { ConnectionSecurity } from '../dcerpc/connection.js';
 import { RpcConnection } from '../dcerpc/connection.js';
 import { PduFramer } from '../dcerpc/framing.js';
 import type { CallerIdentity, InterfaceRegistry } from '../dcerpc/interface.js';
@@ -30,7 +30,7 @@ export function allocateConnectionId(): number {
   return nextConnectionId++;
 }
 
-export interface RpcStreamOptions {
+export interface RpcStreamOptions extends ConnectionSecurity {
   readonly registry: InterfaceRegistry;
   /** Identity of the peer as the transport knows it (npa token, config, anonymous). */
   readonly caller: CallerIdentity;
@@ -43,8 +43,6 @@ export interface RpcStreamOptions {
   /** Closes the transport connection. Called at most once. */
   close(): void;
   readonly connectionId?: number;
-  readonly authProviders?: readonly AuthProvider[];
-  readonly allowAuthLevelConnect?: boolean;
   /** Optional flow control: true = stop reading for now, false = resume. */
   backpressure?(paused: boolean): void;
 }
@@ -72,6 +70,8 @@ export function attachRpcStream(opts: RpcStreamOptions): RpcStream {
     connectionId,
     authProviders: opts.authProviders,
     allowAuthLevelConnect: opts.allowAuthLevelConnect,
+    minAuthLevel: opts.minAuthLevel,
+    onSecurityEvent: opts.onSecurityEvent,
   });
   const framer = new PduFramer();
   const queue: Uint8Array[] = [];

@@ -7,14 +7,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import createDebug from 'debug';
 import { AssocGroupTable } from '../dcerpc/assoc-group.js';
-import type { AuthProvider } from '../dcerpc/auth.js';
+import type { ConnectionSecurity } from '../dcerpc/connection.js';
 import { isValidSecondaryAddress } from '../dcerpc/connection.js';
 import type { CallerIdentity, InterfaceRegistry } from '../dcerpc/interface.js';
 import { attachRpcStream, type RpcStream } from './stream.js';
 
 const log = createDebug('fsrvp:tcp');
 
-export interface TcpListenOptions {
+export interface TcpListenOptions extends ConnectionSecurity {
   readonly registry: InterfaceRegistry;
   /** Identity given to every caller (TCP carries none); `clientAddress` is filled per connection. */
   readonly caller: CallerIdentity;
@@ -26,8 +26,6 @@ export interface TcpListenOptions {
   readonly secondaryAddress?: string;
   /** Association groups; default one table for this listener. */
   readonly groups?: AssocGroupTable;
-  readonly authProviders?: readonly AuthProvider[];
-  readonly allowAuthLevelConnect?: boolean;
   /** Connections beyond this are closed on accept (default 1024). */
   readonly maxConnections?: number;
 }
@@ -66,6 +64,8 @@ export async function listenTcp(opts: TcpListenOptions): Promise<TcpListener> {
       groups,
       authProviders: opts.authProviders,
       allowAuthLevelConnect: opts.allowAuthLevelConnect,
+      minAuthLevel: opts.minAuthLevel,
+      onSecurityEvent: opts.onSecurityEvent,
       send: (pdu) => {
         if (!socket.destroyed) socket.write(pdu);
       },

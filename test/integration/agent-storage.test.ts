@@ -104,7 +104,7 @@ for (const type of ['btrfs', 'xfs'] as const) {
       await writeFile(configFile, JSON.stringify({
         stateDir,
         sequenceTimeoutSeconds: 2,
-        listen: { tcp: { host: '127.0.0.1', port: 0, caller: { sids: ['S-1-5-32-544'] } } },
+        listen: { tcp: { host: '127.0.0.1', port: 0, caller: { sids: ['S-1-5-32-544'] }, minLevel: 'none' } },
         shares: {
           static: Object.fromEntries([
             ['data', share], ['team-a', join(share, 'docs', 'team-a')], ['team-b', join(share, 'docs', 'team-b')],

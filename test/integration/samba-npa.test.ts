@@ -101,7 +101,7 @@ describe('smbd → npa listener (real smbd 4.17)', () => {
 
   it('the full agent in byte mode serves rpcclient too', async () => {
     const agent = await startTestAgent(h, (c) => {
-      c.listen.samba = { socketDir: h.socketDir as string, byteMode: true };
+      c.listen.samba = { socketDir: h.socketDir as string, byteMode: true, minLevel: 'none' };
     });
     try {
       const r = await h.rpcclient(['fss_get_sup_version', 'fss_is_path_sup fsrvp_share']);

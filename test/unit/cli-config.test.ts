@@ -18,8 +18,13 @@ describe('configuration file', () => {
     [{ netbiosName: 'A-NAME-LONGER-THAN-15' }, /at most 15/],
     [{ nosuchkey: 1 }, /\$\.nosuchkey: unknown key/],
     [{ mode: 'lenient' }, /\$\.mode: must be one of samba, strict/],
-    [{ listen: { tcp: { host: '0.0.0.0' } } }, /loopback only/],
-    [{ listen: { tcp: { host: '192.168.1.5' } } }, /loopback only/],
+    [{ listen: { tcp: { host: '0.0.0.0', minLevel: 'none' } } }, /loopback only/],
+    [{ listen: { tcp: { host: '192.168.1.5', minLevel: 'none' } } }, /loopback only/],
+    [{ listen: { tcp: { host: '127.0.0.1' } } }, /listen\.tcp\.minLevel: integrity needs an authentication mechanism/],
+    [{ listen: { samba: { socketDir: '/run/x', minLevel: 'privacy' } } }, /listen\.samba\.minLevel: privacy needs/],
+    [{ listen: { tcp: { minLevel: 'packet' } } }, /minLevel: must be one of none, integrity, privacy/],
+    [{ auth: { ntlm: { verifier: 'file' } } }, /auth\.ntlm\.verifier: must be one of passdb/],
+    [{ auth: { kerberos: {} } }, /\$\.auth\.kerberos: unknown key/],
     [{ listen: {} }, /at least one of tcp, samba/],
     [{ authz: { allowSids: ['S-1-5-32-544', 'Administrators'] } }, /allowSids\[1\]: not a SID/],
     [{ sequenceTimeoutSeconds: -1 }, /sequenceTimeoutSeconds/],
@@ -28,6 +33,14 @@ describe('configuration file', () => {
   ])('rejects %j with a message naming the key', (json, message) => {
     expect(() => parseConfig(json, 'test.json')).toThrow(ConfigError);
     expect(() => parseConfig(json, 'test.json')).toThrow(message);
+  });
+
+  it('requires integrity on TCP by default, and allows any address once authentication is configured', () => {
+    const c = parseConfig({ auth: { ntlm: { verifier: 'passdb', smbConf: '/etc/samba/smb.conf' } }, listen: { tcp: { host: '0.0.0.0', port: 7135 }, samba: { socketDir: '/run/x' } } });
+    expect(c.listen.tcp).toMatchObject({ host: '0.0.0.0', minLevel: 'integrity' });
+    expect(c.listen.samba?.minLevel).toBe('none');
+    expect(c.auth).toEqual({ ntlm: { verifier: 'passdb', smbConf: '/etc/samba/smb.conf' }, spnego: true });
+    expect(defaultConfig().listen.tcp?.minLevel).toBe('none');
   });
 
   it('reports unreadable files and bad JSON with the file name', () => {
@@ -53,7 +66,7 @@ describe('fsrvpd options', () => {
   it('applies overrides over the configuration', () => {
     const { config } = configFromArgs(['--tcp', '127.0.0.2:9000', '--samba-socket-dir', '/run/x', '--sequence-timeout', '1', '--strict']);
     expect(config.listen.tcp).toMatchObject({ host: '127.0.0.2', port: 9000 });
-    expect(config.listen.samba).toEqual({ socketDir: '/run/x', byteMode: false });
+    expect(config.listen.samba).toEqual({ socketDir: '/run/x', byteMode: false, minLevel: 'none' });
     expect(config.sequenceTimeoutSeconds).toBe(1);
     expect(config.mode).toBe('strict');
   });

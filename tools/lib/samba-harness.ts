@@ -368,7 +368,7 @@ export function agentConfig(h: SambaHarness): AgentConfig {
   c.mode = 'samba';
   c.stateDir = join(h.root, 'agent', 'state');
   c.sequenceTimeoutSeconds = h.seqTimeout;
-  c.listen = { samba: { socketDir: h.socketDir, byteMode: false } };
+  c.listen = { samba: { socketDir: h.socketDir, byteMode: false, minLevel: 'none' } };
   c.shares = { samba: { smbConf: h.conf } };
   c.publisher = { type: 'samba', smbConf: h.conf };
   c.storage = { defaultBackend: 'btrfs', maxDepth: 5, refuseHardLinks: true };
