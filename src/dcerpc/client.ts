@@ -1,10 +1,15 @@
 /**
  * A small connection-oriented DCE/RPC client over TCP (ncacn_ip_tcp framing: raw PDUs): bind,
  * alter_context, fragmented requests, reassembled responses, and raw PDU access for tests, replay
- * and fuzzing. No authentication.
+ * and fuzzing. With a `ClientAuth` on the bind (src/security's gssClientAuth), the handshake
+ * legs (bind, alter_context, auth3) and signed or sealed calls (docs/DCERPC.md §8).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { decode, encode, type NdrType } from '../ndr/index.js';
+import {
+  handshakeAuthInfo, handshakeToken, openResponseFragment, protectedChunk, protectsPackets, RpcAuthError, sealFragment,
+  unsignedVerifier, type ClientAuth,
+} from './client-auth.js';
 import { DREP_LE, OBJECT_UUID_LENGTH, PFC, PFC_FIRST_LAST, REQUEST_HEADER_LENGTH } from './constants.js';
 import { PduFramer } from './framing.js';
 import { RpcFault, type Operation } from './interface.js';
@@ -34,6 +39,12 @@ export interface BindOptions {
   /** Default FIRST|LAST. */
   readonly pfcFlags?: number;
   readonly timeoutMs?: number;
+  /**
+   * Authenticate the association: the bind carries the first leg, then alter_context / auth3
+   * legs as the mechanism needs; calls are then signed or sealed at its level.
+   * A refusal by either side throws RpcAuthError.
+   */
+  readonly auth?: ClientAuth;
 }
 
 export interface CallOptions {
@@ -60,6 +71,8 @@ export class RpcClient {
   private nextCallId = 1;
   /** Request fragment size the server accepts (bind_ack max_recv_frag). */
   private serverMaxRecv = 5840;
+  /** The established security context, once a bind with auth completed. */
+  private auth: ClientAuth | undefined;
   private readonly closedPromise: Promise<void>;
 
   private constructor(socket: Socket) {
@@ -166,25 +179,68 @@ export class RpcClient {
     return result;
   }
 
-  /** Sends a bind and returns the server's answer (bind_ack or bind_nak). */
+  /** Sends a bind and returns the server's answer (bind_ack or bind_nak), running the auth legs first when `opts.auth` is set. */
   async bind(opts: BindOptions): Promise<BindAckPdu | BindNakPdu> {
     const callId = opts.callId ?? this.allocateCallId();
+    const auth = opts.auth;
+    let pfcFlags = opts.pfcFlags ?? PFC_FIRST_LAST;
+    let first: { status: 'continue' | 'done'; token: Uint8Array } | undefined;
+    if (auth !== undefined) {
+      const s = await auth.step(new Uint8Array(0));
+      if (s.status === 'rejected') throw new RpcAuthError(s.reason);
+      first = s;
+      if (auth.headerSigning) pfcFlags |= PFC.SUPPORT_HEADER_SIGN;
+    }
+    const token = first?.token ?? new Uint8Array(0);
     this.sendRaw(encodePdu({
       kind: 'bind',
-      header: { callId, pfcFlags: opts.pfcFlags ?? PFC_FIRST_LAST },
+      header: { callId, pfcFlags, ...(auth !== undefined ? { authLength: token.length } : {}) },
       maxXmitFrag: opts.maxXmitFrag ?? 5840,
       maxRecvFrag: opts.maxRecvFrag ?? 5840,
       assocGroupId: opts.assocGroupId ?? 0,
       contexts: opts.contexts,
-      authInfo: new Uint8Array(0),
+      authInfo: auth !== undefined ? handshakeAuthInfo(auth, token) : new Uint8Array(0),
     }));
     const reply = await this.expect(opts.timeoutMs);
-    if (reply.kind === 'bind_ack') {
-      this.serverMaxRecv = reply.maxRecvFrag;
-      return reply;
-    }
     if (reply.kind === 'bind_nak') return reply;
-    throw new RpcClientError(`bind answered with ${reply.kind}`);
+    if (reply.kind !== 'bind_ack') throw new RpcClientError(`bind answered with ${reply.kind}`);
+    this.serverMaxRecv = reply.maxRecvFrag;
+    if (auth === undefined || first === undefined) return reply;
+    auth.setHeaderSigning(auth.headerSigning && (reply.header.pfcFlags & PFC.SUPPORT_HEADER_SIGN) !== 0);
+    await this.authLegs(auth, first.status, reply, opts, callId);
+    this.auth = auth;
+    return reply;
+  }
+
+  /** The legs after bind_ack: alter_context while the mechanism continues, auth3 for a last token. */
+  private async authLegs(auth: ClientAuth, status: 'continue' | 'done', ack: BindAckPdu, opts: BindOptions, callId: number): Promise<void> {
+    let answer = ack;
+    while (status === 'continue') {
+      const s = await auth.step(handshakeToken(auth, answer.header, answer.authInfo));
+      if (s.status === 'rejected') throw new RpcAuthError(s.reason);
+      if (s.status === 'done') {
+        if (s.token.length > 0) {
+          this.sendRaw(encodePdu({
+            kind: 'auth3', header: { callId, pfcFlags: PFC_FIRST_LAST, authLength: s.token.length }, pad: 0,
+            authInfo: handshakeAuthInfo(auth, s.token),
+          }));
+        }
+        return;
+      }
+      this.sendRaw(encodePdu({
+        kind: 'alter_context',
+        header: { callId: this.allocateCallId(), pfcFlags: PFC_FIRST_LAST, authLength: s.token.length },
+        maxXmitFrag: opts.maxXmitFrag ?? 5840,
+        maxRecvFrag: opts.maxRecvFrag ?? 5840,
+        assocGroupId: ack.assocGroupId,
+        contexts: opts.contexts,
+        authInfo: handshakeAuthInfo(auth, s.token),
+      }));
+      const reply = await this.expect(opts.timeoutMs);
+      if (reply.kind === 'fault') throw new RpcAuthError(`the server refused the authentication (fault 0x${reply.status.toString(16).padStart(8, '0')})`);
+      if (reply.kind !== 'alter_context_resp') throw new RpcClientError(`alter_context answered with ${reply.kind}`);
+      answer = reply;
+    }
   }
 
   /** Sends an alter_context and returns the answer (alter_context_resp or fault). */
@@ -204,12 +260,17 @@ export class RpcClient {
     throw new RpcClientError(`alter_context answered with ${reply.kind}`);
   }
 
-  /** The request PDUs `call` would send, without sending them. */
+  /**
+   * The request PDUs `call` would send, without sending them. On a protected connection they
+   * are signed or sealed, which consumes the mechanism's sequence numbers: send them, in order.
+   */
   buildRequest(contextId: number, opnum: number, stub: Uint8Array, opts: CallOptions & { callId: number }): Uint8Array[] {
     const drep: Drep = opts.bigEndian ? [0, 0, 0, 0] : [DREP_LE, 0, 0, 0];
     const headerLength = REQUEST_HEADER_LENGTH + (opts.objectUuid !== undefined ? OBJECT_UUID_LENGTH : 0);
     const fragSize = opts.fragmentSize ?? this.serverMaxRecv;
-    const chunk = fragSize - headerLength;
+    const auth = this.auth !== undefined && protectsPackets(this.auth) ? this.auth : undefined;
+    const sigSize = auth?.signatureSize() ?? 0;
+    const chunk = auth !== undefined ? protectedChunk(fragSize, headerLength, sigSize) : fragSize - headerLength;
     if (chunk <= 0) throw new RangeError(`fragment size ${fragSize} leaves no room for stub data`);
     const out: Uint8Array[] = [];
     let off = 0;
@@ -218,15 +279,19 @@ export class RpcClient {
       let flags = opts.objectUuid !== undefined ? PFC.OBJECT_UUID : 0;
       if (off === 0) flags |= PFC.FIRST_FRAG;
       if (off + len === stub.length) flags |= PFC.LAST_FRAG;
-      out.push(encodePdu({
+      const part = stub.subarray(off, off + len);
+      const sealed = auth !== undefined ? unsignedVerifier(auth, part) : undefined;
+      const pdu = encodePdu({
         kind: 'request',
-        header: { callId: opts.callId, pfcFlags: flags, drep },
+        header: { callId: opts.callId, pfcFlags: flags, drep, ...(sealed !== undefined ? { authLength: sigSize } : {}) },
         allocHint: stub.length - off,
         contextId,
         opnum,
         ...(opts.objectUuid !== undefined ? { object: opts.objectUuid } : {}),
-        stubAndVerifier: stub.subarray(off, off + len),
-      }));
+        stubAndVerifier: sealed?.blob ?? part,
+      });
+      if (auth !== undefined && sealed !== undefined) sealFragment(auth, pdu, headerLength, part.length + sealed.pad);
+      out.push(pdu);
       off += len;
     } while (off < stub.length);
     return out;
@@ -239,12 +304,16 @@ export class RpcClient {
     return this.readResponse(callId, opts.timeoutMs);
   }
 
-  /** Reads response fragments of `callId` until LAST (or a fault). */
+  /** Reads response fragments of `callId` until LAST (or a fault); on a protected connection each is verified and unsealed. */
   async readResponse(callId: number, timeoutMs?: number): Promise<CallResult> {
     const pdus: ResponsePdu[] = [];
+    const parts: Uint8Array[] = [];
     let total = 0;
+    const auth = this.auth !== undefined && protectsPackets(this.auth) ? this.auth : undefined;
     for (;;) {
-      const reply = await this.expect(timeoutMs);
+      const raw = await this.readPdu(timeoutMs);
+      if (raw === null) throw new RpcClientError('connection closed by the server');
+      const reply = decodePdu(raw);
       if (reply.header.callId !== callId) {
         throw new RpcClientError(`${reply.kind} for call ${reply.header.callId}, expected ${callId}`);
       }
@@ -253,16 +322,20 @@ export class RpcClient {
       if (pdus.length === 0 && !(reply.header.pfcFlags & PFC.FIRST_FRAG)) {
         throw new RpcClientError('first response fragment lacks PFC_FIRST_FRAG');
       }
+      const part = auth !== undefined
+        ? openResponseFragment(auth, reply.header, raw, reply.stubAndVerifier, REQUEST_HEADER_LENGTH)
+        : reply.stubAndVerifier;
       pdus.push(reply);
-      total += reply.stubAndVerifier.length;
+      parts.push(part);
+      total += part.length;
       if (total > MAX_RESPONSE) throw new RpcClientError('response larger than 240 MiB');
       if (reply.header.pfcFlags & PFC.LAST_FRAG) break;
     }
     const stub = new Uint8Array(total);
     let off = 0;
-    for (const p of pdus) {
-      stub.set(p.stubAndVerifier, off);
-      off += p.stubAndVerifier.length;
+    for (const p of parts) {
+      stub.set(p, off);
+      off += p.length;
     }
     return { stub, pdus };
   }

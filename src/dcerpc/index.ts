@@ -20,3 +20,4 @@ export {
 } from './auth.js';
 export { RpcConnection, isValidSecondaryAddress, type ConnectionOptions, type ConnectionSecurity, type PduOutcome, type AfterPdu } from './connection.js';
 export { RpcClient, RpcClientError, type BindOptions, type CallOptions, type CallResult } from './client.js';
+export { RpcAuthError, type ClientAuth, type ClientAuthStep } from './client-auth.js';

@@ -44,6 +44,8 @@ export interface GssContext {
   /** DCE/RPC packet protection, exactly dcerpc's AuthSession.wrap / unwrap. */
   wrapPdu(p: PacketProtection): Uint8Array;
   unwrapPdu(p: PacketProtection & { readonly signature: Uint8Array }): boolean;
+  /** Initiators: the bind_ack settled DCE/RPC header signing (mechanisms whose tokens depend on it). */
+  setHeaderSigning?(on: boolean): void;
 }
 
 export const MECH_OID = {
