@@ -268,8 +268,8 @@ export type KeytabSource = string | Uint8Array | Keytab | readonly KeytabEntry[]
 function loadKeys(src: KeytabSource): readonly KeytabEntry[] {
   if (typeof src === 'string') return parseKeytab(new Uint8Array(readFileSync(src))).entries;
   if (src instanceof Uint8Array) return parseKeytab(src).entries;
-  if ('entries' in src) return (src as Keytab).entries;
-  return src as readonly KeytabEntry[];
+  if (Array.isArray(src)) return src as readonly KeytabEntry[];
+  return (src as Keytab).entries;
 }
 
 export interface KerberosFactoryOptions {
