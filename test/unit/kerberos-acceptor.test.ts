@@ -17,6 +17,7 @@ import { PacError, pacIdentity, parsePac } from '../../src/security/kerberos/pac
 import { decodeLogonInfo, encodeLogonInfo } from '../../src/security/kerberos/pac-idl.js';
 import { ReplayCache } from '../../src/security/kerberos/replay-cache.js';
 import type { GssFlags, GssStep } from '../../src/security/gss.js';
+import { buildHostAuth } from '../../src/security/host-auth.js';
 import { REALM, SNAME, buildPac, forgeApReq, keyOf, logonInfo } from '../helpers/krb5-forge.js';
 
 const NOW = Date.UTC(2026, 0, 5, 12, 0, 0);
@@ -98,6 +99,30 @@ describe('KerberosAcceptor refusals', () => {
     const factory = kerberosAcceptorFactory({ keytab: { version: 2, entries: keys }, principals: hostPrincipals('FS.example.com', REALM) });
     expect(factory(FLAGS)?.mechOid).toBe('1.2.840.113554.1.2.2');
     expect(hostPrincipals('fs.example.com')).toEqual(['host/fs.example.com', 'cifs/fs.example.com', 'host/fs', 'cifs/fs']);
+  });
+});
+
+describe('buildHostAuth with kerberosAcceptorFactory', () => {
+  it('registers auth_type 16 and SPNEGO(kerberos); a krb5 bind at privacy runs three legs and seals a PDU', async () => {
+    const host = buildHostAuth({ names: { netbiosName: 'FS', netbiosDomain: 'EXAMPLE' }, kerberos: kerberosAcceptorFactory({ keytab: keys, now: () => NOW, replay: new ReplayCache() }) });
+    expect(host.offered).toEqual(['spnego(kerberos)', 'kerberos']);
+    const krb = host.providers.find((p) => p.authType === 16)!;
+    const session = krb.start({ authLevel: 6, authContextId: 1, connectionId: 1, transportCaller: { source: 'anonymous', sids: [] }, headerSigning: true })!;
+    const f = forgeApReq({ etype: 18, now: NOW, seq: 5 });
+    const s1 = await session.update(f.token);
+    expect(s1.status).toBe('continue');
+    if (s1.status !== 'continue') return;
+    const part = readApRep(s1.token, 18, f.sessionKey);
+    const s2 = await session.update(thirdLeg(18, f.sessionKey, part.seqNumber!));
+    expect(s2.status).toBe('done');
+    expect(session.signatureSize()).toBe(76);
+    const pdu = new Uint8Array(24 + 16 + 8 + 76);
+    pdu.set([5, 0, 2, 3, 0x10]);
+    pdu.fill(0xab, 24, 40);
+    const sig = session.wrap({ authLevel: 6, pdu, payloadOffset: 24, payloadLength: 16, signedLength: 48 });
+    expect(sig.length).toBe(76);
+    expect(pdu.subarray(24, 40).every((b) => b === 0xab)).toBe(false);
+    await host.close();
   });
 });
 
