@@ -6,11 +6,13 @@
  * (impacket's GSSAPI_AES256/AES128/RC4). Refusals: wrong key, wrong kvno, wrong service, expired
  * ticket, replay, clock skew, tampered PAC, no PAC, mismatched names.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { aptInstall } from '../../tools/lib/apt.js';
 import { runCmd } from '../../tools/lib/run-cmd.js';
-import { KerberosAcceptor, kerberosAcceptorFactory } from '../../src/security/kerberos/acceptor.js';
+import { KerberosAcceptor, hostPrincipals, kerberosAcceptorFactory } from '../../src/security/kerberos/acceptor.js';
 import { ReplayCache } from '../../src/security/kerberos/replay-cache.js';
 import type { KeytabEntry } from '../../src/security/kerberos/keytab.js';
 import { createSpnegoAcceptor } from '../../src/security/spnego/index.js';
@@ -227,5 +229,30 @@ describe('SPNEGO (auth_type 9) over the Kerberos acceptor, impacket NegTokenInit
     expect(s3.status, reason(s3)).toBe('done');
     expect(spnego.established).toBe(true);
     if (s3.status === 'done') expect(s3.identity?.sids[0]).toBe('S-1-5-21-11-22-33-1105');
+  });
+});
+
+describe('a keytab file written by MIT ktutil, tickets under impacket\'s string-to-key of the same password', () => {
+  it.each([[18, 'aes256-cts-hmac-sha1-96'], [23, 'arcfour-hmac']] as const)('etype %i: kerberosAcceptorFactory reads the file and accepts the ticket', async (etype, name) => {
+    if ((await runCmd('which', ['ktutil'])).code !== 0) {
+      try { await aptInstall(['krb5-user']); } catch { /* reported below */ }
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'fsrvp-krbacc-'));
+    try {
+      const file = join(dir, 'host.keytab');
+      const password = 'Serv1ce pässword';
+      const r = await runCmd('ktutil', [], { input: `addent -password -p host/fs.example.com@${REALM} -k 3 -e ${name}\n${password}\nwkt ${file}\nquit\n` });
+      expect(r.code, `ktutil (krb5-user): ${r.stderr}`).toBe(0);
+      const [key] = (await gss([{ op: 'string_to_key', etype, password, salt: `${REALM}hostfs.example.com` }])) as string[];
+      const op = apReqOp(etype, { serviceKey: key });
+      const [token] = (await tickets([op])) as string[];
+      const factory = kerberosAcceptorFactory({ keytab: file, principals: hostPrincipals('fs.example.com', REALM), now: () => NOW * 1000, replay: new ReplayCache() });
+      const s = await factory(FLAGS)!.step(unhex(token!));
+      expect(s.status, reason(s)).toBe('continue');
+      const other = kerberosAcceptorFactory({ keytab: file, principals: ['cifs/fs.example.com'], now: () => NOW * 1000, replay: new ReplayCache() });
+      expect(reason(await other(FLAGS)!.step(unhex(token!)))).toMatch(/does not accept/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
