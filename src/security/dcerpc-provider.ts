@@ -90,7 +90,7 @@ export function gssAuthProvider(opts: GssProviderOptions): AuthProvider {
 export interface HostMechanisms {
   /** NTLMSSP acceptor (raw auth_type 10, and inside SPNEGO). */
   readonly ntlm?: AcceptorFactory;
-  /** Kerberos acceptor (auth_type 16, and inside SPNEGO): needs a keytab; absent today. */
+  /** Kerberos acceptor (auth_type 16, and inside SPNEGO): kerberosAcceptorFactory over the host keytab. */
   readonly kerberos?: AcceptorFactory;
   /** SPNEGO over the mechanisms above; built by the caller from createSpnegoAcceptor. */
   readonly spnego?: AcceptorFactory;

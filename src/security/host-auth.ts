@@ -16,7 +16,7 @@ export interface HostAuthOptions {
   readonly names: NtlmServerNames;
   /** Where NTLM responses are checked; absent = no NTLM. */
   readonly ntlm?: { readonly verifier: 'passdb'; readonly smbConf?: string } | { readonly verifier: 'custom'; readonly check: NtlmVerifier };
-  /** A Kerberos acceptor factory (keytab-backed); absent = no Kerberos. */
+  /** A Kerberos acceptor factory (kerberos/acceptor.ts kerberosAcceptorFactory over the keytab); absent = no Kerberos. */
   readonly kerberos?: AcceptorFactory;
   /** Offer SPNEGO (auth_type 9) over the mechanisms above; default true. */
   readonly spnego?: boolean;
