@@ -4,7 +4,7 @@
  * smbclient and rpcclient over Kerberos, the exported service keytab read by our keytab parser,
  * and \PIPE\FssagentRpc forwarded by the DC's smbd to our agent's socket.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ETYPE, findKeytabEntry, parseKeytab } from '../../src/security/kerberos/index.js';
@@ -122,6 +122,8 @@ describe('Samba AD DC harness (real samba 4.17 on 127.0.0.1)', () => {
 describe('AD DC crash cleanup', () => {
   it('undoSync of the recorded run stops every daemon and removes the run dir', async () => {
     await dc.stop();
+    const runSamba = (): string[] => (existsSync('/run/samba') ? readdirSync('/run/samba').sort() : []);
+    const before = runSamba();
     const second = await startAdDc();
     try {
       expect(second.timings.fromCache).toBe(true);
@@ -133,5 +135,7 @@ describe('AD DC crash cleanup', () => {
     } finally {
       await second.stop();
     }
+    // nothing left behind in Samba's default runtime dir (winbindd's socket dir included)
+    expect(runSamba()).toEqual(before);
   });
 });

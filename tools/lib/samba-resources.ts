@@ -149,15 +149,21 @@ function killGroup(pgid: number): void {
 
 /** Synchronous best-effort undo of recorded resources (exit hook and stale-lock recovery). */
 export function undoSync(r: Resources): void {
-  for (const pgid of r.pgids) {
-    if (groupMembers(pgid).some((p) => SAMBA_PROCESS.test(commandOf(p)))) killGroup(pgid);
-  }
   const o = ours(r);
-  // Daemons of the run in sessions of their own (the DC's smbd, winbindd, samba-dcerpcd).
-  if (o.root) {
-    for (const pgid of groupsUsing(join(o.root, 'smb.conf'))) {
-      if (groupMembers(pgid).some((p) => SAMBA_PROCESS.test(commandOf(p)))) killGroup(pgid);
-    }
+  // Every group at once (a daemon outliving its parent for a moment may otherwise recreate files
+  // with default paths), then until none is left; daemons of the run in sessions of their own
+  // (the DC's smbd, winbindd) are found by the run's smb.conf on their command lines.
+  const doomed = (): number[] => {
+    const groups = new Set(r.pgids);
+    if (o.root) for (const g of groupsUsing(join(o.root, 'smb.conf'))) groups.add(g);
+    return [...groups].filter((g) => groupMembers(g).some((p) => SAMBA_PROCESS.test(commandOf(p))));
+  };
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let round = 0; round < 30; round++) {
+    const left = doomed();
+    if (left.length === 0) break;
+    for (const g of left) killGroup(g);
+    Atomics.wait(nap, 0, 0, 100);
   }
   const quiet = { stdio: 'ignore' as const };
   if (o.mount) {
