@@ -3,6 +3,13 @@
  * (a lock file that records the run's resources: its temp dir, loop device, mount, process
  * groups and users), a synchronous undo for exit hooks and stale locks, and process-group helpers.
  * Only paths and names a harness creates are ever undone from a record.
+ *
+ * Two kinds of run share the lock: the standalone smbd harness (samba-harness.ts, temp dir
+ * fsrvp-samba-*) and the AD DC harness (samba-addc.ts, temp dir fsrvp-addc-*, a provisioning
+ * dir fsrvp-addc-build-* while it builds its template, winbindd's socket dir when it made it).
+ * The DC's `samba` daemon renames its processes ("samba: root process", "samba: task[kdc] …"),
+ * and smbd and winbindd, which it starts, lead sessions of their own: undo also stops every
+ * process group one of whose members runs with the run's own smb.conf on its command line.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +28,22 @@ export interface Resources {
   mount?: string;
   pgids: number[];
   users: string[];
+  /** Further temp dirs of the run (the AD DC harness's provisioning dir). */
+  dirs?: string[];
+  /** Paths outside the temp dirs the run created (winbindd's socket dir of the AD DC). */
+  created?: string[];
 }
+
+/**
+ * Names (in tmpdir(), as mkdtemp makes them) of the dirs an undo may remove; never the AD DC's
+ * template cache (fsrvp-addc-cache-<key>), which outlives runs.
+ */
+const ROOT_PREFIX = /^fsrvp-(samba|addc)-[A-Za-z0-9]{6}$/;
+const EXTRA_DIR_PREFIX = /^fsrvp-addc-build-[A-Za-z0-9]{6}$/;
+/** The only paths outside tmpdir() a run may record as created by it. */
+export const CREATED_PATHS: readonly string[] = ['/run/samba/winbindd'];
+/** Commands of the processes a harness starts (the DC's `samba` shows as "samba: …"). */
+const SAMBA_PROCESS = /smbd|samba-dcerpcd|rpcd_|winbindd|^samba: |\/sbin\/samba /;
 
 /** Ports in LISTEN state on any address (from /proc/net/tcp{,6}). */
 export function listeningOn(port: number): boolean {
@@ -80,8 +102,11 @@ export function commandOf(pid: number): string {
 }
 
 /** Only paths and names this harness creates are ever undone from a (possibly stale) record. */
-function ours(r: Resources): { root?: string; loop?: string; mount?: string; users: string[] } {
-  const root = r.root && /^fsrvp-samba-/.test(basename(r.root)) && dirname(r.root) === tmpdir() ? r.root : undefined;
+function ours(r: Resources): { root?: string; loop?: string; mount?: string; users: string[]; dirs: string[]; created: string[] } {
+  const inTmp = (p: string, re: RegExp): boolean => re.test(basename(p)) && dirname(p) === tmpdir();
+  const root = r.root && inTmp(r.root, ROOT_PREFIX) ? r.root : undefined;
+  const dirs = (r.dirs ?? []).filter((d) => inTmp(d, EXTRA_DIR_PREFIX));
+  const created = (r.created ?? []).filter((p) => CREATED_PATHS.includes(p));
   let loop: string | undefined;
   if (root && r.loop && /^\/dev\/loop\d+$/.test(r.loop)) {
     try {
@@ -93,21 +118,53 @@ function ours(r: Resources): { root?: string; loop?: string; mount?: string; use
   }
   const mount = root && r.mount === join(root, 'mnt') ? r.mount : undefined;
   const users = r.users.filter((u) => u === 'fsrvptest' || u === 'fsrvpnopriv');
-  return { ...(root ? { root } : {}), ...(loop ? { loop } : {}), ...(mount ? { mount } : {}), users };
+  return { ...(root ? { root } : {}), ...(loop ? { loop } : {}), ...(mount ? { mount } : {}), users, dirs, created };
+}
+
+/** Process groups with a live member whose command line names `path` (e.g. a run's smb.conf). */
+export function groupsUsing(path: string): number[] {
+  const out = new Set<number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    if (!commandOf(Number(d)).includes(path)) continue;
+    try {
+      out.add(processGroupOf(Number(d)));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  // never our own group (a tool we run with that smb.conf, or the test runner itself)
+  out.delete(processGroupOf(process.pid));
+  out.delete(0);
+  return [...out];
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 /** Synchronous best-effort undo of recorded resources (exit hook and stale-lock recovery). */
 export function undoSync(r: Resources): void {
-  for (const pgid of r.pgids) {
-    if (groupMembers(pgid).some((p) => /smbd|samba-dcerpcd|rpcd_/.test(commandOf(p)))) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
   const o = ours(r);
+  // Every group at once (a daemon outliving its parent for a moment may otherwise recreate files
+  // with default paths), then until none is left; daemons of the run in sessions of their own
+  // (the DC's smbd, winbindd) are found by the run's smb.conf on their command lines.
+  const doomed = (): number[] => {
+    const groups = new Set(r.pgids);
+    if (o.root) for (const g of groupsUsing(join(o.root, 'smb.conf'))) groups.add(g);
+    return [...groups].filter((g) => groupMembers(g).some((p) => SAMBA_PROCESS.test(commandOf(p))));
+  };
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let round = 0; round < 30; round++) {
+    const left = doomed();
+    if (left.length === 0) break;
+    for (const g of left) killGroup(g);
+    Atomics.wait(nap, 0, 0, 100);
+  }
   const quiet = { stdio: 'ignore' as const };
   if (o.mount) {
     try {
@@ -124,6 +181,7 @@ export function undoSync(r: Resources): void {
     }
   }
   if (o.root) rmSync(o.root, { recursive: true, force: true });
+  for (const d of [...o.dirs, ...o.created]) rmSync(d, { recursive: true, force: true });
   for (const u of o.users) {
     try {
       execFileSync('userdel', [u], quiet);
