@@ -137,26 +137,37 @@ export async function commitShadowCopySet(
 }
 
 /**
- * Publishes every unexposed mapping, one at a time. If one fails, or the signal fires, the
- * shares this call published are withdrawn before it rejects. Returns the shares published
+ * Publishes every unexposed mapping at once: in one batch when the publisher has one (all or
+ * none), else one publish per share, concurrently. If any fails, or the signal fires, every share
+ * this call may have published is withdrawn before it rejects. Returns the shares published
  * (name → key of the snapshot each exposes).
  */
 async function publishAll(core: ServiceCore, set: ShadowCopySetState, signal: AbortSignal): Promise<Map<string, string | null>> {
-  const published = new Map<string, string | null>();
   const readOnly = !autoRecovery(set);
-  try {
-    for (const [copy, m] of mappingsOf(set)) {
-      if (m.exposed) continue;
-      signal.throwIfAborted();
-      await core.publisher.publish(publishRequest(copy, m, readOnly));
-      published.set(m.exposedName, copy.snapshot ? snapshotKey(copy.snapshot) : null);
+  const todo = [...mappingsOf(set)].filter(([, m]) => !m.exposed);
+  const names = new Map<string, string | null>(todo.map(([copy, m]) => [m.exposedName, copy.snapshot ? snapshotKey(copy.snapshot) : null] as const));
+  signal.throwIfAborted();
+  const reqs = todo.map(([copy, m]) => publishRequest(copy, m, readOnly));
+  const pub = core.publisher;
+  let failure: unknown;
+  let attempted: ReadonlyMap<string, string | null> = names;
+  if (pub.publishMany && reqs.length > 1) {
+    try {
+      await pub.publishMany(reqs);
+    } catch (e) {
+      failure = e;
     }
-    signal.throwIfAborted();
-  } catch (e) {
-    await withdrawShares(core, published);
-    throw e;
+  } else {
+    const results = await Promise.allSettled(reqs.map((r) => pub.publish(r)));
+    // A publish that failed has left nothing (publisher contract); withdraw the others.
+    attempted = new Map(reqs.flatMap((r, i) => (results[i]!.status === 'fulfilled' ? [[r.name, names.get(r.name)!] as const] : [])));
+    failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
   }
-  return published;
+  if (failure !== undefined || signal.aborted) {
+    await withdrawShares(core, attempted);
+    throw failure ?? signal.reason;
+  }
+  return names;
 }
 
 export async function exposeShadowCopySet(

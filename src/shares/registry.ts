@@ -12,6 +12,7 @@
 import { isAbsolute, normalize } from 'node:path';
 import createDebug from 'debug';
 import { run } from '../sys/exec.js';
+import { ShareListCache } from './share-list-cache.js';
 import { getParam, parseBool, parseSmbConf, type SmbConfSection } from './smbconf.js';
 import type { Share, ShareRegistry } from './types.js';
 
@@ -99,15 +100,25 @@ export interface SambaShareRegistryOptions {
   readonly netCommand?: string;
   /** How long a read stays fresh, ms (default 5000; 0 = always re-read). */
   readonly cacheMs?: number;
+  /** Least time between two re-reads forced by unknown share names, ms (default 250). */
+  readonly relookupMs?: number;
   readonly timeoutMs?: number;
 }
 
-/** Shares as Samba sees them, re-read at most every `cacheMs` (or on `refresh()`). */
+/**
+ * Shares as Samba sees them, re-read at most every `cacheMs` (or on `refresh()`). A name the
+ * cached list does not know is looked up again before it is refused (share-list-cache.ts: one
+ * read for all the misses of a moment, at most one per `relookupMs`).
+ */
 export class SambaShareRegistry implements ShareRegistry {
-  private cache: { at: number; shares: Map<string, Share> } | undefined;
-  private inFlight: Promise<Map<string, Share>> | undefined;
+  private readonly cache: ShareListCache;
 
-  constructor(private readonly options: SambaShareRegistryOptions = {}) {}
+  constructor(private readonly options: SambaShareRegistryOptions = {}) {
+    this.cache = new ShareListCache(
+      { read: async () => sharesFromSections(parseSmbConf(await this.dump())) },
+      { ttlMs: options.cacheMs ?? 5000, relookupMs: options.relookupMs ?? 250, keyOf: shareKey },
+    );
+  }
 
   /** The configuration text as the chosen tool prints it. */
   async dump(): Promise<string> {
@@ -122,33 +133,16 @@ export class SambaShareRegistry implements ShareRegistry {
   }
 
   /** Re-reads the configuration now. */
-  async refresh(): Promise<Share[]> {
-    this.cache = undefined;
-    return [...(await this.load()).values()];
+  refresh(): Promise<Share[]> {
+    return this.cache.refresh();
   }
 
-  private async load(): Promise<Map<string, Share>> {
-    const ttl = this.options.cacheMs ?? 5000;
-    if (this.cache && Date.now() - this.cache.at < ttl) return this.cache.shares;
-    this.inFlight ??= (async () => {
-      try {
-        const shares = new Map(sharesFromSections(parseSmbConf(await this.dump())).map((s) => [shareKey(s.name), s] as const));
-        this.cache = { at: Date.now(), shares };
-        debug('read %d shares from Samba', shares.size);
-        return shares;
-      } finally {
-        this.inFlight = undefined;
-      }
-    })();
-    return this.inFlight;
+  lookup(name: string): Promise<Share | undefined> {
+    return this.cache.lookup(name);
   }
 
-  async lookup(name: string): Promise<Share | undefined> {
-    return (await this.load()).get(shareKey(name));
-  }
-
-  async list(): Promise<Share[]> {
-    return [...(await this.load()).values()];
+  list(): Promise<Share[]> {
+    return this.cache.list();
   }
 }
 

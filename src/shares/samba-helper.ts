@@ -75,6 +75,11 @@ export class SmbConfHelper extends HelperClient {
     return this.call('share_create', { name, params, replace: true });
   }
 
+  /** Creates several shares, each replacing one of its name, in one registry transaction (all or none). */
+  async sharesCreate(shares: readonly RegistryShare[]): Promise<{ replaced: string[] }> {
+    return this.call('shares_create', { shares });
+  }
+
   /** Sets and deletes parameters of a share in one transaction; `exists: false` (and no change) when there is no such share. */
   async shareUpdate(name: string, set: ReadonlyArray<readonly [string, string]>, del: readonly string[] = []): Promise<{ exists: boolean }> {
     return this.call('share_update', { name, set, delete: del });

@@ -52,22 +52,14 @@ import createDebug from 'debug';
 import { CommandError, run } from '../sys/exec.js';
 import { HelperError, HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
 import { BaseDefinitionCache, ConfFingerprinter } from './samba-base-cache.js';
+import { cloneDefinition, DEFAULT_SHARE_SDDL, SNAPSHOT_SHARE_RE } from './samba-clone.js';
 import { SmbConfHelper, helperHandlesSdName } from './samba-helper.js';
-import { assertConfSafe, normalizeParam, parseSmbConf, renderSection, type SmbConfSection } from './smbconf.js';
+import { assertConfSafe, parseSmbConf, renderSection, type SmbConfSection } from './smbconf.js';
 import type { PublishRequest, SharePublisher } from './types.js';
 
 const debug = createDebug('fsrvp:shares');
 
-/** Names of snapshot shares: `<base>@{<guid>}`, plus `$` for hidden base shares. */
-export const SNAPSHOT_SHARE_RE = /@\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}\$?$/i;
-
-/** The SD Samba uses for a share without a stored one (Everyone: full control). */
-export const DEFAULT_SHARE_SDDL = 'D:(A;;0x001f01ff;;;WD)';
-
-/** Parameters the clone sets itself (normalised names). */
-const OVERRIDDEN = new Set(['path', 'comment', 'readonly', 'writeable', 'writable', 'writeok']);
-/** Parameters dropped from read-only clones: they would let listed users write. */
-const WRITE_GRANTING = new Set(['writelist']);
+export { DEFAULT_SHARE_SDDL, SNAPSHOT_SHARE_RE } from './samba-clone.js';
 
 /** Returned by viaHelper when the tools must do the work. */
 const FALLBACK: unique symbol = Symbol('fallback');
@@ -224,20 +216,8 @@ export class SambaRegistryPublisher implements SharePublisher {
     return sddl;
   }
 
-  /** The clone's parameters: the base's, with path/comment/read only replaced. */
-  static cloneDefinition(base: SmbConfSection, req: Pick<PublishRequest, 'name' | 'path' | 'readOnly' | 'comment'>): SmbConfSection {
-    const params: Array<[string, string]> = [
-      ['path', req.path],
-      ['comment', req.comment],
-      ['read only', req.readOnly ? 'yes' : 'no'],
-    ];
-    for (const [k, v] of base.params) {
-      const n = normalizeParam(k);
-      if (OVERRIDDEN.has(n) || (req.readOnly && WRITE_GRANTING.has(n))) continue;
-      params.push([k, v]);
-    }
-    return { name: req.name, params };
-  }
+  /** The clone's parameters: the base's, with path/comment/read only replaced (samba-clone.ts). */
+  static cloneDefinition = cloneDefinition;
 
   async publish(req: PublishRequest): Promise<void> {
     assertConfSafe('share name', req.name, true);
@@ -249,7 +229,7 @@ export class SambaRegistryPublisher implements SharePublisher {
       this.baseDefinition(req.base.name),
       clone ? this.securityDescriptor(req.base.name) : Promise.resolve(undefined),
     ]);
-    const def = SambaRegistryPublisher.cloneDefinition(base, req);
+    const def = cloneDefinition(base, req);
     const writes: Array<Promise<unknown>> = [this.writeShare(def)];
     if (sddl && sddl !== DEFAULT_SHARE_SDDL) writes.push(this.sharesec([req.name, '--force', `--setsddl=${sddl}`])); // --force: the share may not exist yet
     const results = await Promise.allSettled(writes);
@@ -260,6 +240,46 @@ export class SambaRegistryPublisher implements SharePublisher {
     }
     await this.reload();
     debug('published %s -> %s (%s) in %d ms', req.name, req.path, req.readOnly ? 'read-only' : 'writable', Date.now() - started);
+  }
+
+  /**
+   * Several shares at once, all or none: each base read once, the registry shares made in one
+   * helper transaction (else by the tools, in parallel), descriptors set in parallel. On any
+   * failure all of `reqs` are removed again before this rejects.
+   */
+  async publishMany(reqs: readonly PublishRequest[]): Promise<void> {
+    if (reqs.length <= 1) return reqs[0] ? this.publish(reqs[0]) : undefined;
+    for (const r of reqs) {
+      assertConfSafe('share name', r.name, true);
+      assertConfSafe('path', r.path);
+      assertConfSafe('comment', r.comment);
+    }
+    const started = Date.now();
+    const clone = this.options.cloneSecurityDescriptor ?? true;
+    const bases = [...new Set(reqs.map((r) => r.base.name))];
+    const read = new Map(await Promise.all(bases.map(async (b) => [b, await Promise.all([
+      this.baseDefinition(b), clone ? this.securityDescriptor(b) : Promise.resolve(undefined),
+    ])] as const)));
+    const defs = reqs.map((r) => cloneDefinition(read.get(r.base.name)![0], r));
+    for (const d of defs) renderSection(d); // refuses what the tools would refuse, before anything is written
+    const writes: Array<Promise<unknown>> = [this.writeShares(defs)];
+    for (const r of reqs) {
+      const sddl = read.get(r.base.name)![1];
+      if (sddl && sddl !== DEFAULT_SHARE_SDDL) writes.push(this.sharesec([r.name, '--force', `--setsddl=${sddl}`]));
+    }
+    const failed = (await Promise.allSettled(writes)).find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) {
+      await Promise.all(reqs.map((r) => this.remove(r.name).catch(() => undefined)));
+      throw failed.reason;
+    }
+    await this.reload();
+    debug('published %d shares in %d ms', reqs.length, Date.now() - started);
+  }
+
+  private async writeShares(defs: readonly SmbConfSection[]): Promise<void> {
+    if ((this.options.strategy ?? 'import') === 'import'
+      && (await this.viaHelper('create shares', (h) => h.sharesCreate(defs))) !== FALLBACK) return;
+    await Promise.all(defs.map((d) => this.writeShare(d)));
   }
 
   private async writeShare(def: SmbConfSection): Promise<void> {

@@ -42,6 +42,7 @@ export function shadowConfsFromText(text: string): ShareShadowConf[] {
 export class ShadowConfReader {
   private cache: { at: number; key: string | undefined; confs: ShareShadowConf[] } | undefined;
   private readonly fingerprints = new ConfFingerprinter();
+  private inFlight: Promise<ShareShadowConf[]> | undefined;
 
   constructor(private readonly options: ShadowConfOptions = {}) {}
 
@@ -51,7 +52,15 @@ export class ShadowConfReader {
     return fp && 'key' in fp ? fp.key : undefined;
   }
 
-  async read(): Promise<ShareShadowConf[]> {
+  /** Concurrent callers (the volumes of one Commit) share one read. */
+  read(): Promise<ShareShadowConf[]> {
+    this.inFlight ??= this.readNow().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async readNow(): Promise<ShareShadowConf[]> {
     const key = await this.key();
     const c = this.cache;
     if (c && key !== undefined && c.key === key && Date.now() - c.at < (this.options.cacheMs ?? 5000)) return c.confs;

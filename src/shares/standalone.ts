@@ -92,14 +92,21 @@ export class StandalonePublisher implements SharePublisher {
   }
 
   publish(req: PublishRequest): Promise<void> {
-    const entry: PublishedShare = {
-      name: req.name, path: req.path, readOnly: req.readOnly, base: req.base.name, comment: req.comment, publishedAt: Date.now(),
-      ...(req.base.backend ? { backend: req.base.backend } : {}),
-    };
-    debug('publish %s -> %s', req.name, req.path);
+    return this.publishMany([req]);
+  }
+
+  /** Several shares in one atomic replacement of the file: all or none. */
+  publishMany(reqs: readonly PublishRequest[]): Promise<void> {
+    const entries = reqs.map((req): PublishedShare => {
+      debug('publish %s -> %s', req.name, req.path);
+      return {
+        name: req.name, path: req.path, readOnly: req.readOnly, base: req.base.name, comment: req.comment, publishedAt: Date.now(),
+        ...(req.base.backend ? { backend: req.base.backend } : {}),
+      };
+    });
     return this.mutate((m) => {
-      m.set(shareKey(req.name), entry);
-      return true;
+      for (const e of entries) m.set(shareKey(e.name), e);
+      return entries.length > 0;
     });
   }
 

@@ -30,6 +30,8 @@ export interface PublishRequest {
 export interface SharePublisher {
   readonly name: string;
   publish(req: PublishRequest): Promise<void>;
+  /** Publishes several shares at once, all or none: on failure none of them is left published. Optional. */
+  publishMany?(reqs: readonly PublishRequest[]): Promise<void>;
   /** Makes a published share read-only (RecoveryComplete). Idempotent. */
   setReadOnly(name: string): Promise<void>;
   /** Removes a published share; a missing share is not an error. */

@@ -120,6 +120,7 @@ export class BtrfsBackend implements SnapshotBackend {
 
   private readonly owned: OwnedSnapshots | undefined;
   private readonly reserved = new Set<string>();
+  private readonly placements = new WeakMap<object, Map<string, ReturnType<typeof placementForVolume>>>();
 
   constructor(private readonly options: BtrfsBackendOptions = {}) {
     this.owned = options.ownedFile ? new OwnedSnapshots(options.ownedFile) : undefined;
@@ -235,7 +236,18 @@ export class BtrfsBackend implements SnapshotBackend {
       debug('reading the share settings failed, README layout for %s: %s', volumeRoot, (e as Error).message);
       return { kind: 'readme', why: `reading the share settings failed: ${(e as Error).message}` };
     }
-    const { placement, conflicts } = await placementForVolume(confs, volumeRoot, readmeDir);
+    // Memoised while the settings are the same read (ShadowConfReader keeps one for up to 5 s):
+    // the volumes of one Commit, and Add/Prepare, then skip the realpath of every share.
+    let memo = this.placements.get(confs);
+    if (!memo) this.placements.set(confs, (memo = new Map()));
+    const key = `${volumeRoot}\0${readmeDir}`;
+    let found = memo.get(key);
+    if (!found) {
+      const m = memo;
+      m.set(key, (found = placementForVolume(confs, volumeRoot, readmeDir)));
+      found.catch(() => m.delete(key));
+    }
+    const { placement, conflicts } = await found;
     if (conflicts.length) debug('shares %s on %s ask for another snapshot placement than share %s; they will not list the snapshots', conflicts.join(', '), volumeRoot, placement.kind === 'shadow_copy2' ? placement.share : '');
     if (placement.kind === 'shadow_copy2' && !this.owned) return { kind: 'readme', why: 'no ownedFile configured' };
     if (placement.kind === 'readme') debug('README layout for %s: %s', volumeRoot, placement.why);
@@ -312,11 +324,12 @@ export class BtrfsBackend implements SnapshotBackend {
   async create(volume: Volume, opts: CreateOptions): Promise<SnapshotRef> {
     const guid = normalizeGuid(opts.shadowCopyId);
     if (opts.signal?.aborted) throw abortError(opts.signal);
-    const placement = await this.placementOf(volume.root);
+    const mounts = await readMounts();
+    const placement = await this.placementOf(volume.root, mounts);
     if (placement.kind === 'shadow_copy2' && this.owned) {
       return createPlaced(this.placedContext(this.owned), volume, placement, guid, opts);
     }
-    const dir = await this.snapshotDirFor(volume.root);
+    const dir = await this.snapshotDirFor(volume.root, mounts);
     await this.ensureDir(dir);
     const createdAt = toSeconds(Date.now());
     for (let seq = 1; ; seq++) {

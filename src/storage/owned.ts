@@ -59,7 +59,9 @@ export function decodeLedger(file: string, text: string): OwnedEntry[] {
 }
 
 export class OwnedSnapshots {
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Updates waiting for the next write; all of them go into one file replacement (group commit). */
+  private waiting: Array<{ readonly fn: (m: Map<string, OwnedEntry>) => boolean; resolve(): void; reject(e: unknown): void }> = [];
+  private writing: Promise<void> | undefined;
 
   constructor(readonly file: string) {}
 
@@ -68,14 +70,39 @@ export class OwnedSnapshots {
     return new Map((text === undefined ? [] : decodeLedger(this.file, text)).map((e) => [e.path, e]));
   }
 
-  /** Read-modify-write, one at a time in this process; the file is re-read each time (another process may have changed it). */
+  /**
+   * Read-modify-write, one write at a time in this process; the file is re-read each time (another
+   * process may have changed it). Updates that arrive while a write is under way (the volumes of
+   * one Commit) are applied together by the next one: one atomic replacement for all of them, each
+   * resolving only once its change is on disk.
+   */
   private update(fn: (m: Map<string, OwnedEntry>) => boolean): Promise<void> {
-    const next = this.queue.then(async () => {
-      const m = await this.load();
-      if (fn(m)) await writeFileAtomic(this.file, JSON.stringify({ version: 1, entries: [...m.values()] }, null, 1) + '\n', 0o600);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ fn, resolve, reject });
+      this.writing ??= this.drain();
     });
-    this.queue = next.catch(() => undefined);
-    return next;
+  }
+
+  private async drain(): Promise<void> {
+    await Promise.resolve();
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0);
+      try {
+        const m = await this.load();
+        let changed = false;
+        for (const u of batch) changed = u.fn(m) || changed;
+        if (changed) await writeFileAtomic(this.file, JSON.stringify({ version: 1, entries: [...m.values()] }, null, 1) + '\n', 0o600);
+        for (const u of batch) u.resolve();
+      } catch (e) {
+        for (const u of batch) u.reject(e);
+      }
+    }
+    this.writing = undefined;
+  }
+
+  /** Resolves when no update is waiting or being written. */
+  private async settled(): Promise<void> {
+    while (this.writing) await this.writing;
   }
 
   /** Persists the intent to make a snapshot at `entry.path` (without uuid), or records its UUID once made. */
@@ -92,12 +119,12 @@ export class OwnedSnapshots {
   }
 
   async entries(): Promise<OwnedEntry[]> {
-    await this.queue;
+    await this.settled();
     return [...(await this.load()).values()];
   }
 
   async get(path: string): Promise<OwnedEntry | undefined> {
-    await this.queue;
+    await this.settled();
     return (await this.load()).get(path);
   }
 }

@@ -3,7 +3,7 @@
  * real smbd, driven by rpcclient and smbclient as an administrator would, and by a user without
  * rights.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HRESULT } from '../../src/fsrvp/codes.js';
@@ -123,6 +123,37 @@ describe('rpcclient and smbclient through smbd → fsrvpd', () => {
     expect(await h.registryShares()).toEqual([e.share]);
     const d = await h.rpcclient(`fss_delete fsrvp_share ${e.setId} ${e.copyId}`);
     expect(d.stdout, d.stderr).toContain('shadow-copy deleted');
+    await expectNothingLeft();
+  });
+});
+
+describe('a share added a moment ago', () => {
+  it('net conf addshare, then fss_create_expose at once: accepted (the cached share list is read again for the unknown name)', async () => {
+    // The agent's share list is read now and cached for 5 s…
+    const sup = await h.rpcclient('fss_is_path_sup fsrvp_share');
+    expect(sup.stdout, sup.stderr).toContain('supports shadow copy requests');
+    const dir = join(h.sharePath, 'fresh');
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o777);
+    await writeFile(join(dir, 'f.dat'), 'fresh content', { mode: 0o666 });
+    // …and a share appears within those 5 s.
+    const add = await h.net(['conf', 'addshare', 'fresh_share', dir, 'writeable=y', 'guest_ok=n']);
+    expect(add.code, add.stderr).toBe(0);
+    try {
+      const r = await h.rpcclient('fss_create_expose backup ro fresh_share');
+      const e = parseExposed(r.stdout);
+      expect(e, r.stdout + r.stderr).toBeDefined();
+      expect(r.stdout + r.stderr).not.toMatch(/0x80070057/); // E_INVALIDARG: the old stale-list refusal
+      expect(e!.share).toBe(`fresh_share@{${e!.copyId}}`);
+      expect(await fetchFile(e!.share, 'f.dat')).toBe('fresh content');
+      const d = await h.rpcclient(`fss_delete fresh_share ${e!.setId} ${e!.copyId}`);
+      expect(d.stdout, d.stderr).toContain('shadow-copy deleted');
+    } finally {
+      await h.net(['conf', 'delshare', 'fresh_share']);
+    }
+    // A name that does not exist is still refused.
+    const bad = await h.rpcclient('fss_create_expose backup ro no_such_share');
+    expect(parseExposed(bad.stdout)).toBeUndefined();
     await expectNothingLeft();
   });
 });

@@ -140,6 +140,32 @@ describe('smbconf helper against a private smb.conf', () => {
 });
 
 describe('Samba registry publisher with the helper', () => {
+  it('publishMany: several shares (two bases) in one registry transaction, base SD cloned; a failure leaves none', async () => {
+    const p = publisher();
+    const extra: Share = { name: 'Extra', path: '/srv/extra' };
+    const reqs = [request(40, true), request(41, true, extra), request(42, false)];
+    await toolCalls();
+    await p.publishMany(reqs);
+    for (const r of reqs) expect(getParam((await showshare(r.name))!, 'path')).toBe(snapPath);
+    expect(getParam((await showshare(reqs[2]!.name))!, 'read only')).toBe('no');
+    expect(await sharesec(reqs[0]!.name, '--viewsddl')).toBe(ACL);
+    expect(await hasStoredSd(reqs[1]!.name)).toBe(false); // Extra has Samba's default
+    const calls = await toolCalls();
+    expect(calls.filter((c) => c.startsWith('net '))).toEqual([]); // the registry writes went through the helper
+    expect(calls.filter((c) => c.startsWith('sharesec '))).toHaveLength(2); // the two clones of Data
+    expect(p.lastHelperError).toBeUndefined();
+    for (const r of reqs) await p.unpublish(r.name);
+    // One request the tools refuse: nothing of the batch is left.
+    const bad = [request(43, true), { ...request(44, true), comment: 'line\nbreak' }];
+    await expect(p.publishMany(bad)).rejects.toThrow();
+    expect(await showshare(bad[0]!.name)).toBeUndefined();
+    expect(await p.list()).not.toContain(bad[0]!.name);
+    // A base that does not exist: the whole batch fails, none published.
+    const missing = [request(45, true), request(46, true, { name: 'NoSuchBase', path: '/nowhere' })];
+    await expect(p.publishMany(missing)).rejects.toThrow(/NoSuchBase/);
+    expect(await p.list()).not.toContain(missing[0]!.name);
+  });
+
   it('publishes, flips and unpublishes without net/sharesec/smbcontrol for default-SD bases', async () => {
     const p = publisher();
     const req = request(2, false, { name: 'Extra', path: '/srv/extra' });

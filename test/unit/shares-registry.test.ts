@@ -120,16 +120,19 @@ describe('Samba share registry (with a stand-in testparm)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs testparm with the private config, caches, and re-reads on refresh', async () => {
+  it('runs testparm with the private config, caches, re-reads for an unknown name, and on refresh', async () => {
     await writeFile(calls, '');
-    const reg = new SambaShareRegistry({ testparmCommand: fakeTestparm, configFile: '/etc/private/smb.conf', cacheMs: 60_000 });
+    const reg = new SambaShareRegistry({ testparmCommand: fakeTestparm, configFile: '/etc/private/smb.conf', cacheMs: 60_000, relookupMs: 50 });
+    const lines = async (): Promise<string[]> => (await readFile(calls, 'utf8')).trim().split('\n');
     expect(await reg.lookup('DATA')).toEqual({ name: 'Data', path: '/srv/data' });
     expect(await reg.lookup('backup$')).toMatchObject({ name: 'Backup$', backend: 'copy' });
-    expect(await reg.lookup('homes')).toBeUndefined();
-    await Promise.all([reg.list(), reg.lookup('x')]);
-    expect((await readFile(calls, 'utf8')).trim().split('\n')).toEqual(['--suppress-prompt /etc/private/smb.conf']);
+    await reg.list();
+    expect(await lines()).toEqual(['--suppress-prompt /etc/private/smb.conf']);
+    // An unknown name is looked up once more before it is refused; concurrent misses share that read.
+    expect(await Promise.all([reg.lookup('homes'), reg.lookup('x'), reg.lookup('y')])).toEqual([undefined, undefined, undefined]);
+    expect(await lines()).toHaveLength(2);
     await reg.refresh();
-    expect((await readFile(calls, 'utf8')).trim().split('\n')).toHaveLength(2);
+    expect(await lines()).toHaveLength(3);
   });
 
   it('shares one in-flight read between concurrent callers when the cache is off', async () => {

@@ -24,6 +24,15 @@ afterEach(async () => {
 });
 
 describe('standalone publisher', () => {
+  it('publishes several shares in one write of the file', async () => {
+    const pub = new StandalonePublisher({ stateDir: join(dir, 'state') });
+    await pub.publishMany([req(guid(21)), req(guid(22)), req(guid(23))]);
+    expect(await pub.list()).toEqual([guid(21), guid(22), guid(23)].map((g) => `Data@{${g}}`));
+    const onDisk = JSON.parse(await readFile(join(dir, 'state', STANDALONE_FILE), 'utf8')) as { shares: unknown[] };
+    expect(onDisk.shares).toHaveLength(3);
+    expect(await new StandalonePublisher({ stateDir: join(dir, 'state') }).list()).toHaveLength(3);
+  });
+
   it('publishes, resolves case-insensitively through its registry, flips read-only, unpublishes', async () => {
     const pub = new StandalonePublisher({ stateDir: join(dir, 'state') });
     await pub.publish(req(guid(1), false));

@@ -182,7 +182,7 @@ function printServerTimes(samba: ServerResult, ours: ServerResult): void {
 }
 
 /** Starts `fsrvpd --config` for the harness `h` and waits until its pipe socket listens. */
-async function spawnAgent(h: SambaHarness): Promise<{ stop(): Promise<void> }> {
+export async function spawnAgent(h: SambaHarness): Promise<{ stop(): Promise<void> }> {
   const file = join(h.root, 'fsrvpd.json');
   await writeFile(file, JSON.stringify(agentConfig(h)));
   const fsrvpd = fileURLToPath(new URL('../../src/cli/fsrvpd.js', import.meta.url));

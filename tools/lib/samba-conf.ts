@@ -23,6 +23,16 @@ export interface SambaOptions {
   readonly share?: Readonly<Record<string, string>>;
   /** Loop filesystem size in MiB (default 320). */
   readonly sizeMiB?: number;
+  /**
+   * Extra shares `fsrvp_share1`…`fsrvp_shareN`, each on a btrfs subvolume of its own
+   * (`<mount>/share1`…), with [fsrvp_share]'s settings (many-share sets). Default 0.
+   */
+  readonly extraShares?: number;
+}
+
+/** The name and subvolume (below the mount) of extra share `i` (1-based). */
+export function extraShare(i: number): { readonly name: string; readonly dir: string } {
+  return { name: `${SHARE}${i}`, dir: `share${i}` };
 }
 
 export function layoutOf(opts: SambaOptions): SambaLayout {
@@ -65,18 +75,22 @@ export function smbConf(h: { root: string; mount: string; socketDir?: string }, 
   // inherited by the exposed clones, whose paths lie inside it, and break writes to writable
   // snapshot shares (trap 3).
   // layout 'samba' in agent mode: the same share section as for Samba's own FSRVP, unchanged.
-  const shadow: Record<string, string> = layoutOf(opts) === 'samba'
-    ? { 'btrfs: manipulate snapshots': 'yes', 'shadow: snapdir': '.', 'hide files': '/@GMT-*/' }
-    : { 'btrfs: manipulate snapshots': 'no', ...shadowCopy2Options(`../${SNAPSHOT_DIR_NAME}/share`) };
-  const share: Record<string, string> = {
-    path: join(h.mount, 'share'),
-    'read only': 'no',
-    'vfs objects': 'btrfs shadow_copy2',
-    'shadow: sort': 'desc',
-    ...shadow,
-    ...(opts.share ?? {}),
+  const section = (name: string, dir: string): string[] => {
+    const shadow: Record<string, string> = layoutOf(opts) === 'samba'
+      ? { 'btrfs: manipulate snapshots': 'yes', 'shadow: snapdir': '.', 'hide files': '/@GMT-*/' }
+      : { 'btrfs: manipulate snapshots': 'no', ...shadowCopy2Options(`../${SNAPSHOT_DIR_NAME}/${dir}`) };
+    const share: Record<string, string> = {
+      path: join(h.mount, dir),
+      'read only': 'no',
+      'vfs objects': 'btrfs shadow_copy2',
+      'shadow: sort': 'desc',
+      ...shadow,
+      ...(opts.share ?? {}),
+    };
+    return [`[${name}]`, ...Object.entries(share).map(([k, v]) => `  ${k} = ${v}`), ''];
   };
-  const lines = ['[global]', ...Object.entries(global).map(([k, v]) => `  ${k} = ${v}`), '  include = registry', '', `[${SHARE}]`,
-    ...Object.entries(share).map(([k, v]) => `  ${k} = ${v}`), ''];
+  const lines = ['[global]', ...Object.entries(global).map(([k, v]) => `  ${k} = ${v}`), '  include = registry', '',
+    ...section(SHARE, 'share')];
+  for (let i = 1; i <= (opts.extraShares ?? 0); i++) lines.push(...section(extraShare(i).name, extraShare(i).dir));
   return lines.join('\n');
 }

@@ -25,28 +25,17 @@ import { startAgent, type Agent } from '../../src/cli/agent.js';
 import { defaultConfig, type AgentConfig } from '../../src/cli/config.js';
 import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '../../src/transport/npa-links.js';
-import { aptInstall } from './apt.js';
+import { ensureSambaTools } from './samba-tools.js';
 import { must, runCmd, type RunResult } from './run-cmd.js';
-import { layoutOf, smbConf, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
+import { extraShare, layoutOf, smbConf, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
 import {
   acquireLock, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
 } from './samba-resources.js';
 
-export { SHARE, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
+export { extraShare, SHARE, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
 export type { RunResult } from './run-cmd.js';
+export { ensureSambaTools } from './samba-tools.js';
 export const HOST = '127.0.0.1';
-/** Debian's Samba module directory (`smbd -b` MODULESDIR) for this machine's multiarch triplet. */
-const SAMBA_MODULES_DIR = `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/samba`;
-// samba-vfs-modules: the test shares use vfs objects btrfs and shadow_copy2; without them smbd
-// refuses every tree connect to the share (and Samba's own FSRVP fails with E_ACCESSDENIED).
-const PACKAGES = ['samba', 'samba-vfs-modules', 'smbclient', 'samba-testsuite', 'btrfs-progs'];
-const TOOLS = [
-  `${SAMBA_MODULES_DIR}/vfs/btrfs.so`, `${SAMBA_MODULES_DIR}/vfs/shadow_copy2.so`,
-  '/usr/sbin/smbd', `${DEFAULT_LIBEXEC}/samba-dcerpcd`, `${DEFAULT_LIBEXEC}/rpcd_fsrvp`, '/usr/bin/rpcclient',
-  '/usr/bin/smbclient', '/usr/bin/smbtorture', '/usr/bin/net', '/usr/bin/pdbedit', '/usr/bin/smbcontrol',
-  '/usr/bin/testparm', '/usr/sbin/mkfs.btrfs', '/usr/bin/btrfs',
-];
-
 export interface SambaUser {
   readonly name: string;
   readonly password: string;
@@ -59,20 +48,6 @@ export interface TortureResult extends RunResult {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Installs the Debian packages when a tool is missing; a clear error when that is impossible. */
-export async function ensureSambaTools(): Promise<void> {
-  const missing = (): string[] => TOOLS.filter((t) => !existsSync(t));
-  if (missing().length === 0) return;
-  const ci = process.env.CI === 'true';
-  try {
-    await aptInstall(PACKAGES);
-  } catch (e) {
-    throw new Error(`missing ${missing().join(', ')} and installing failed${ci ? ' (CI=true)' : ''}: ${(e as Error).message}`);
-  }
-  const still = missing();
-  if (still.length > 0) throw new Error(`still missing after installing ${PACKAGES.join(' ')}: ${still.join(', ')}`);
-}
 
 export class SambaHarness {
   readonly admin: SambaUser = { name: 'fsrvptest', password: `Pw-${randomBytes(6).toString('hex')}` };
@@ -138,7 +113,7 @@ export class SambaHarness {
     await chmod(this.root, 0o755); // test users must traverse to the share
     for (const d of ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc', 'log', 'mnt']) await mkdir(join(this.root, d));
     await chmod(join(this.root, 'private'), 0o700);
-    await this.makeFilesystem(opts.sizeMiB ?? 320);
+    await this.makeFilesystem(opts.sizeMiB ?? 320, opts.extraShares ?? 0);
     if (this.socketDir) await this.makeSocketDir();
     await writeFile(this.conf, smbConf(this, opts));
     await must('/usr/bin/testparm', ['-s', this.conf]);
@@ -147,7 +122,7 @@ export class SambaHarness {
     await this.startSmbd();
   }
 
-  private async makeFilesystem(sizeMiB: number): Promise<void> {
+  private async makeFilesystem(sizeMiB: number, extraShares: number): Promise<void> {
     const img = join(this.root, 'btrfs.img');
     await must('truncate', ['-s', `${sizeMiB}M`, img]);
     this.res.loop = (await must('losetup', ['--find', '--show', img])).trim();
@@ -160,6 +135,12 @@ export class SambaHarness {
     await chmod(this.sharePath, 0o777);
     // shadow_copy2 fails FSCTL_SRV_ENUMERATE_SNAPSHOTS while its snapdir does not exist yet.
     if (this.mode === 'agent' && this.layout === 'readme') await mkdir(this.snapshotDir, { recursive: true });
+    for (let i = 1; i <= extraShares; i++) {
+      const dir = join(this.mount, extraShare(i).dir);
+      await must('/usr/bin/btrfs', ['subvolume', 'create', dir]);
+      await chmod(dir, 0o777);
+      if (this.mode === 'agent' && this.layout === 'readme') await mkdir(join(this.mount, SNAPSHOT_DIR_NAME, extraShare(i).dir), { recursive: true });
+    }
   }
 
   private async makeSocketDir(): Promise<void> {
@@ -286,10 +267,10 @@ export class SambaHarness {
     return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'global');
   }
 
-  /** Every subvolume on the test filesystem except the share itself (i.e. snapshots), relative to the mount. */
+  /** Every subvolume on the test filesystem except the shares' own (i.e. snapshots), relative to the mount. */
   async snapshotSubvolumes(): Promise<string[]> {
     const out = await must('/usr/bin/btrfs', ['subvolume', 'list', this.mount]);
-    return out.split('\n').filter(Boolean).map((l) => l.replace(/^.* path /, '')).filter((p) => p !== 'share');
+    return out.split('\n').filter(Boolean).map((l) => l.replace(/^.* path /, '')).filter((p) => !/^share\d*$/.test(p));
   }
 
   /** Writes a file into the share directly (as root), e.g. content to snapshot. */

@@ -208,8 +208,9 @@ def btrfs_mode(_argv):
         'get_flags': btrfs_get_flags,
         'set_readonly': btrfs_set_readonly,
     }
-    # ioctls release the interpreter lock: independent snapshots may run at once.
-    return ops, {}, 4
+    # ioctls release the interpreter lock: independent snapshots may run at once (all the volumes
+    # of one Commit; snapshots made together can share one btrfs transaction commit).
+    return ops, {}, 16
 
 
 # ---------------------------------------------------------------- smbconf
@@ -249,6 +250,7 @@ class SmbConf:
             'shares_get': self.guard(self.shares_get),
             'share_list': self.guard(self.share_list),
             'share_create': self.guard(self.share_create),
+            'shares_create': self.guard(self.shares_create),
             'share_update': self.guard(self.share_update),
             'share_delete': self.guard(self.share_delete),
             'sd_get': self.guard(self.sd_get),
@@ -327,6 +329,25 @@ class SmbConf:
                 self.conf.delete_share(name)
             self.conf.create_set_share(name, params)
             return {'replaced': existed}
+        return self._transaction(work)
+
+    def shares_create(self, args):
+        """Creates several shares (each replacing one of its name) in one transaction: all or none."""
+        shares = args.get('shares')
+        if not isinstance(shares, list) or not all(isinstance(x, dict) for x in shares):
+            raise OpError('EINVAL', 'shares must be a list of {name, params}', errno.EINVAL)
+        todo = [(self._name(x), self._params(x.get('params'), 'params')) for x in shares]
+        if len(set(n.lower() for n, _ in todo)) != len(todo):
+            raise OpError('EINVAL', 'a share name appears twice', errno.EINVAL)
+
+        def work():
+            replaced = []
+            for name, params in todo:
+                if self._get(name) is not None:
+                    self.conf.delete_share(name)
+                    replaced.append(name)
+                self.conf.create_set_share(name, params)
+            return {'replaced': replaced}
         return self._transaction(work)
 
     def share_update(self, args):
