@@ -105,10 +105,10 @@ export class SmbStatusError extends SmbError {
   override readonly name = 'SmbStatusError';
   /** e.g. 'LOGON_FAILURE', or the hex code when unknown. */
   readonly statusName: string;
-  constructor(readonly status: number, readonly operation: string) {
+  constructor(readonly status: number, readonly operation: string, hint?: string) {
     const name = ntStatusName(status);
     const why = NAMES.has(status >>> 0) ? EXPLAIN[name as NtStatusName] : undefined;
-    super(`${operation}: ${why !== undefined ? `${why} (STATUS_${name})` : `failed with STATUS_${name}`}`);
+    super(`${operation}: ${why !== undefined ? `${why} (STATUS_${name})` : `failed with STATUS_${name}`}${hint !== undefined ? `; ${hint}` : ''}`);
     this.status = status >>> 0;
     this.statusName = name;
   }

@@ -60,13 +60,13 @@ const sha512 = (...parts: Uint8Array[]): Uint8Array => {
 };
 
 /** Checks a non-success status into a typed error (what the ERROR body says is decoded, for totality). */
-export function statusError(res: { header: { status: number }; msg: Uint8Array }, operation: string): SmbStatusError {
+export function statusError(res: { header: { status: number }; msg: Uint8Array }, operation: string, hint?: string): SmbStatusError {
   try {
     decodeErrorResponse(res.msg);
   } catch {
     // Some error answers carry the command's own body; the status is what counts.
   }
-  return new SmbStatusError(res.header.status, operation);
+  return new SmbStatusError(res.header.status, operation, hint);
 }
 
 export async function negotiate(conn: SmbConnection, opts: NegotiateOptions = {}): Promise<Negotiated> {
@@ -150,7 +150,13 @@ export async function sessionSetup(conn: SmbConnection, neg: Negotiated, gss: Gs
       step = await gss.step(r.token);
       continue;
     }
-    if (status !== NT_STATUS.SUCCESS) throw statusError(res, 'session setup');
+    if (status !== NT_STATUS.SUCCESS) {
+      // smbd refuses the logon this way when it requires encryption the connection cannot give.
+      const hint = status === NT_STATUS.ACCESS_DENIED && neg.cipher === undefined
+        ? `the server may require encryption, which this connection (dialect ${dialectName(neg.dialect)}, no cipher) cannot do`
+        : undefined;
+      throw statusError(res, 'session setup', hint);
+    }
     const r = decodeSessionSetupResponse(res.msg);
     if (!gss.established) {
       step = await gss.step(r.token);
