@@ -71,6 +71,8 @@ export class SmbConnection {
   private credits = 1;
   private creditWaiters: Array<() => void> = [];
   private closedError: Error | undefined;
+  /** Requests that hold credits and wait for (or are about to wait for) their answer. */
+  private outstanding = 0;
   /** Multi-credit requests (dialect > 2.0.2 with SMB2_GLOBAL_CAP_LARGE_MTU). */
   multiCredit = false;
   private readonly closed: Promise<void>;
@@ -134,7 +136,7 @@ export class SmbConnection {
     const deadline = Date.now() + timeoutMs;
     while (this.credits < charge) {
       if (this.closedError) throw this.closedError;
-      if (this.pending.size === 0) throw new SmbError(`a request needs ${charge} credits, the server granted ${this.credits}`);
+      if (this.outstanding === 0) throw new SmbError(`a request needs ${charge} credits, the server granted ${this.credits}`);
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new SmbError('timed out waiting for credits')), Math.max(0, deadline - Date.now()));
         this.creditWaiters.push(() => {
@@ -144,6 +146,7 @@ export class SmbConnection {
       });
     }
     this.credits -= charge;
+    this.outstanding++;
     const id = this.nextMessageId;
     this.nextMessageId += BigInt(charge);
     return id;
@@ -155,6 +158,14 @@ export class SmbConnection {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const charge = this.chargeFor(opts.payloadSize ?? 0, opts.responseSize ?? 0);
     const messageId = await this.takeCredits(charge, timeoutMs);
+    try {
+      return await this.send(command, bodyBytes, opts, messageId, charge, timeoutMs);
+    } finally {
+      this.outstanding--;
+    }
+  }
+
+  private send(command: number, bodyBytes: Uint8Array, opts: RequestOptions, messageId: bigint, charge: number, timeoutMs: number): Promise<Response> {
     const sessionId = opts.sessionId ?? 0n;
     const session = this.sessions.get(sessionId);
     const want = Math.max(charge, CREDIT_TARGET - this.credits);

@@ -58,6 +58,10 @@ describe('SMB client against smbd, FssagentRpc served by our agent', () => {
     const pipe = await SmbPipe.connect('FssagentRpc', { credentials: creds(h.admin), mode });
     expect(pipe.client.dialect).toBe(DIALECT.SMB311);
     expect(pipe.client.signing).toBe(true);
+    // Samba 4.17 takes the client's first choices: AES-128-GMAC signing, AES-128-GCM cipher.
+    expect(pipe.client.signingAlgorithm).toBe(SIGNING_ALG.AES_GMAC);
+    expect(pipe.client.cipher).toBe(CIPHER.AES_128_GCM);
+    expect(pipe.client.encryptingAll).toBe(false);
     expect(await supportedVersion(pipe)).toMatchObject({ MinVersion: 1, MaxVersion: 1 });
   });
 
