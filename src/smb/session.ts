@@ -34,6 +34,11 @@ export interface NegotiateOptions {
   readonly ciphers?: readonly CipherId[];
   /** 3.1.1 signing algorithms in preference order (default AES-GMAC, AES-CMAC). */
   readonly signingAlgorithms?: readonly SigningAlgorithm[];
+  /**
+   * Accept a guest or anonymous logon (unsigned, unencrypted). Off by default, as in current
+   * Windows: a server mapping an unknown user to guest is refused with a clear error.
+   */
+  readonly allowGuest?: boolean;
 }
 
 export interface Negotiated {
@@ -158,6 +163,18 @@ export async function sessionSetup(conn: SmbConnection, neg: Negotiated, gss: Gs
       throw statusError(res, 'session setup', hint);
     }
     const r = decodeSessionSetupResponse(res.msg);
+    if ((r.sessionFlags & (SESSION_FLAG.IS_GUEST | SESSION_FLAG.IS_NULL)) !== 0) {
+      const who = (r.sessionFlags & SESSION_FLAG.IS_NULL) !== 0 ? 'anonymous' : 'guest';
+      if (neg.options.signing === 'required' || neg.serverRequiresSigning) {
+        throw new SmbSecurityError(`signing is required but the server logged us on as ${who}, and such a session cannot sign`);
+      }
+      if (neg.options.allowGuest !== true) {
+        throw new SmbSecurityError(`the server logged us on as ${who} (unknown user name?); such sessions are refused unless allowGuest is set`);
+      }
+      // A guest session has no usable keys (Samba's SPNEGO sends no mechListMIC then): the
+      // GSS context's last word does not matter.
+      return finish(conn, neg, gss, sessionId, r.sessionFlags, hash, res.msg);
+    }
     if (!gss.established) {
       step = await gss.step(r.token);
       if (step.status === 'rejected') throw new SmbSecurityError(`authentication failed: ${step.reason}`);
@@ -174,9 +191,6 @@ function finish(conn: SmbConnection, neg: Negotiated, gss: GssContext, sessionId
   const anonymous = (flags & SESSION_FLAG.IS_NULL) !== 0;
   const opts = neg.options;
   const canSign = !guest && !anonymous;
-  if (!canSign && (opts.signing === 'required' || neg.serverRequiresSigning)) {
-    throw new SmbSecurityError(`signing is required but the server logged us on as ${guest ? 'guest' : 'anonymous'}, and such a session cannot sign`);
-  }
   const gssKey = canSign ? gss.sessionKey() : new Uint8Array(16);
   const keys = deriveSessionKeys(neg.dialect, gssKey, hash, neg.cipher !== undefined && isAes256(neg.cipher));
   const crypto: SessionCrypto = {

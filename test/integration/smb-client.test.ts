@@ -12,7 +12,7 @@ import { NDR20, syntaxId } from '../../src/dcerpc/syntax.js';
 import { FSRVP_UUID } from '../../src/fsrvp/codes.js';
 import * as Idl from '../../src/fsrvp/idl.js';
 import {
-  CIPHER, DIALECT, SIGNING_ALG, dialectName, SmbClient, SmbPipe, SmbStatusError, type CipherId, type Dialect, type PipeMode,
+  CIPHER, DIALECT, SIGNING_ALG, dialectName, SmbClient, SmbPipe, SmbSecurityError, SmbStatusError, type CipherId, type Dialect, type PipeMode,
   type SmbClientOptions,
 } from '../../src/smb/index.js';
 import { CREATE_OPTION, DISPOSITION } from '../../src/smb/messages.js';
@@ -157,9 +157,9 @@ describe('SMB client against smbd, FssagentRpc served by our agent', () => {
     }
   });
 
-  it('requiring signing of a guest-mapped session fails cleanly (no guest here: logon failure first)', async () => {
+  it('an unknown user, with no guest mapping, is STATUS_LOGON_FAILURE even when signing is required', async () => {
     const e = await expectRejects(SmbClient.connect({ credentials: { user: 'nobody-here', domain: 'FSRVPH', password: 'x' }, signing: 'required' }));
-    expect(e).toBeInstanceOf(SmbStatusError);
+    expect((e as SmbStatusError).statusName).toBe('LOGON_FAILURE');
   });
 });
 
@@ -221,3 +221,44 @@ describe.each([
   });
 });
 
+
+describe('SMB client against smbd mapping unknown users to guest', () => {
+  let h: SambaHarness;
+  beforeAll(async () => {
+    h = await SambaHarness.start({ mode: 'samba', global: { 'map to guest': 'Bad User', 'guest account': 'nobody' } });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+  const stranger = { user: 'no-such-user', domain: 'FSRVPH', password: 'whatever' };
+
+  it('a guest logon is refused by default, with a clear error', async () => {
+    const e = await expectRejects(SmbClient.connect({ credentials: stranger }));
+    expect(e).toBeInstanceOf(SmbSecurityError);
+    expect(e.message).toMatch(/logged us on as guest \(unknown user name\?\)/);
+  });
+
+  it('with allowGuest, a guest session does not sign (nor encrypt) and still reaches IPC$', async () => {
+    const c = await SmbClient.connect({ credentials: stranger, allowGuest: true });
+    try {
+      expect(c.session.guest).toBe(true);
+      expect(c.signing).toBe(false);
+      expect(c.cipher).toBeUndefined();
+      const ipc = await c.treeConnect('IPC$');
+      await ipc.disconnect();
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('signing required by the client on a guest session: SmbSecurityError', async () => {
+    const e = await expectRejects(SmbClient.connect({ credentials: stranger, signing: 'required', allowGuest: true }));
+    expect(e).toBeInstanceOf(SmbSecurityError);
+    expect(e.message).toMatch(/signing is required.*guest/);
+  });
+
+  it('a known user with a wrong password is still STATUS_LOGON_FAILURE', async () => {
+    const e = await expectRejects(SmbClient.connect({ credentials: creds(h.admin, 'bad') }));
+    expect((e as SmbStatusError).statusName).toBe('LOGON_FAILURE');
+  });
+});
