@@ -18,6 +18,7 @@ import {
 } from './messages.js';
 import { negotiate, sessionSetup, statusError, type EstablishedSession, type Negotiated, type NegotiateOptions } from './session.js';
 import type { CipherId } from './encryption.js';
+import { needsValidation, validateNegotiate } from './validate.js';
 import type { SigningAlgorithm } from './signing.js';
 
 export interface SmbClientOptions extends NegotiateOptions {
@@ -35,6 +36,7 @@ const MAX_IO = 8 * 65536;
 
 export class SmbClient {
   private loggedOff = false;
+  private validated = false;
   private constructor(
     readonly conn: SmbConnection,
     readonly negotiated: Negotiated,
@@ -67,6 +69,10 @@ export class SmbClient {
   get signingAlgorithm(): SigningAlgorithm {
     return this.session.crypto.signingAlg;
   }
+  /** FSCTL_VALIDATE_NEGOTIATE_INFO done (3.0 and 3.0.2 signed sessions, at the first tree connect). */
+  get negotiateValidated(): boolean {
+    return this.validated;
+  }
   get signing(): boolean {
     return this.session.crypto.signing;
   }
@@ -93,7 +99,17 @@ export class SmbClient {
     const t = decodeTreeConnectResponse(res.msg);
     const encrypt = (t.shareFlags & SHARE_FLAG.ENCRYPT_DATA) !== 0 || this.session.crypto.encryptAll;
     if (encrypt && this.session.crypto.cipher === undefined) throw new SmbSecurityError(`share ${share} requires encryption, which this session cannot do`);
-    return new SmbTree(this, res.header.treeId, share, t, encrypt);
+    const tree = new SmbTree(this, res.header.treeId, share, t, encrypt);
+    if (!this.validated && needsValidation(this.negotiated, this.session.crypto.signing)) {
+      this.validated = true;
+      try {
+        await validateNegotiate(this.negotiated, (c, b, o) => tree.request(c, b, o));
+      } catch (e) {
+        await this.close();
+        throw e;
+      }
+    }
+    return tree;
   }
 
   /** LOGOFF and close the connection; errors on the way out are ignored once the socket is gone. */

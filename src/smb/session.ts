@@ -52,7 +52,8 @@ export interface Negotiated {
   readonly preauthHash: Uint8Array | undefined;
   readonly options: NegotiateOptions;
   readonly securityMode: number;
-  readonly capabilities: number;
+  /** What our NEGOTIATE said, for FSCTL_VALIDATE_NEGOTIATE_INFO (3.0, 3.0.2). */
+  readonly sent: { readonly capabilities: number; readonly clientGuid: Uint8Array; readonly dialects: readonly Dialect[] };
 }
 
 const DEFAULT_CIPHERS: readonly CipherId[] = [CIPHER.AES_128_GCM, CIPHER.AES_128_CCM, CIPHER.AES_256_GCM, CIPHER.AES_256_CCM];
@@ -84,7 +85,8 @@ export async function negotiate(conn: SmbConnection, opts: NegotiateOptions = {}
   const contexts = [preauthContext(new Uint8Array(randomBytes(32)))];
   if (ciphers.length > 0) contexts.push(listContext(NEG_CTX.ENCRYPTION, ciphers));
   contexts.push(listContext(NEG_CTX.SIGNING, opts.signingAlgorithms ?? DEFAULT_SIGNING));
-  const body = encodeNegotiateRequest({ dialects, securityMode, capabilities, clientGuid: new Uint8Array(randomBytes(16)), contexts });
+  const clientGuid = new Uint8Array(randomBytes(16));
+  const body = encodeNegotiateRequest({ dialects, securityMode, capabilities, clientGuid, contexts });
   const res = await conn.request(COMMAND.NEGOTIATE, body);
   if (res.header.status !== NT_STATUS.SUCCESS) throw statusError(res, 'negotiate');
   const server = decodeNegotiateResponse(res.msg);
@@ -123,7 +125,8 @@ export async function negotiate(conn: SmbConnection, opts: NegotiateOptions = {}
   }
   log('negotiated %s, signing %s, cipher %s', dialectName(dialect), signingAlgorithmName(signingAlg), cipher === undefined ? 'none' : cipherName(cipher));
   return {
-    dialect, server, cipher, signingAlg, preauthHash, options: opts, securityMode, capabilities: 0,
+    dialect, server, cipher, signingAlg, preauthHash, options: opts, securityMode,
+    sent: { capabilities, clientGuid, dialects },
     serverRequiresSigning: (server.securityMode & SECURITY_MODE.SIGNING_REQUIRED) !== 0,
   };
 }
@@ -143,7 +146,7 @@ export async function sessionSetup(conn: SmbConnection, neg: Negotiated, gss: Gs
   let step = await gss.step(new Uint8Array(0));
   for (let leg = 0; leg < 16; leg++) {
     if (step.status === 'rejected') throw new SmbSecurityError(`authentication failed: ${step.reason}`);
-    const body = encodeSessionSetupRequest(neg.securityMode & 0xff, neg.capabilities, step.token);
+    const body = encodeSessionSetupRequest(neg.securityMode & 0xff, 0, step.token);
     const res = await conn.request(COMMAND.SESSION_SETUP, body, { sessionId, timeoutMs });
     if (is311) hash = sha512(hash as Uint8Array, res.request);
     sessionId = res.header.sessionId;

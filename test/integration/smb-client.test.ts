@@ -69,6 +69,7 @@ describe('SMB client against smbd, FssagentRpc served by our agent', () => {
     const pipe = await SmbPipe.connect('FssagentRpc', { credentials: creds(h.admin), dialects: [d] });
     expect(pipe.client.dialect).toBe(d);
     expect(pipe.client.signingAlgorithm).toBe(d >= 0x0300 ? SIGNING_ALG.AES_CMAC : SIGNING_ALG.HMAC_SHA256);
+    expect(pipe.client.negotiateValidated).toBe(d === DIALECT.SMB300 || d === DIALECT.SMB302);
     expect(await supportedVersion(pipe)).toMatchObject({ MaxVersion: 1 });
   });
 
@@ -164,12 +165,32 @@ describe('SMB client against smbd, FssagentRpc served by our agent', () => {
 });
 
 describe.each([
-  ['server signing = mandatory', { 'server signing': 'mandatory' }],
-  ['smb encrypt = required', { 'server smb encrypt': 'required' }],
-])('SMB client against smbd with %s (Samba\'s own rpcd_fsrvp)', (name, global) => {
+  // The disk share alone requires encryption here: its tree is encrypted, IPC$ only signed.
+  ['server signing = mandatory', { 'server signing': 'mandatory' }, { 'server smb encrypt': 'required' }],
+  ['smb encrypt = required', { 'server smb encrypt': 'required' }, {}],
+])('SMB client against smbd with %s (Samba\'s own rpcd_fsrvp)', (name, global, share) => {
   let h: SambaHarness;
   beforeAll(async () => {
-    h = await SambaHarness.start({ mode: 'samba', global });
+    h = await SambaHarness.start({ mode: 'samba', global, share });
+  });
+
+  it('a share requiring encryption gets an encrypted tree (session-wide otherwise)', async () => {
+    const c = await SmbClient.connect({ credentials: creds(h.admin) });
+    try {
+      const ipc = await c.treeConnect('IPC$');
+      const tree = await c.treeConnect(SHARE);
+      expect(tree.encrypt).toBe(true);
+      expect(ipc.encrypt).toBe(!name.includes('signing'));
+      expect(c.encryptingAll).toBe(!name.includes('signing'));
+      const f = await tree.open('enc.txt', { disposition: DISPOSITION.OVERWRITE_IF, options: CREATE_OPTION.NON_DIRECTORY_FILE });
+      await f.write(new Uint8Array(Buffer.from('sealed')));
+      expect(Buffer.from((await f.read(100)).data).toString()).toBe('sealed');
+      await f.close();
+      await tree.disconnect();
+      await ipc.disconnect();
+    } finally {
+      await c.close();
+    }
   });
   afterAll(async () => {
     await h?.stop();

@@ -17,6 +17,9 @@ import {
 } from '../../src/smb/messages.js';
 import { decodeTransformHeader, decryptMessage, CIPHER } from '../../src/smb/encryption.js';
 import { Reader } from '../../src/smb/wire.js';
+import { encodeValidateInput, validateNegotiate } from '../../src/smb/validate.js';
+import type { Negotiated } from '../../src/smb/session.js';
+import type { Response } from '../../src/smb/connection.js';
 
 const msgOf = (body: Uint8Array, command: number = COMMAND.READ, status = 0): Uint8Array =>
   new Uint8Array([...encodeHeader({ command, messageId: 7n, status, flags: HDR_FLAGS.SERVER_TO_REDIR }), ...body]);
@@ -150,5 +153,43 @@ describe('typed status errors', () => {
     expect(new SmbStatusError(0xc0001234, 'x').statusName).toBe('0xc0001234');
     expect(dialectName(0x0311)).toBe('3.1.1');
     expect(dialectName(0x0210)).toBe('2.1');
+  });
+});
+
+describe('FSCTL_VALIDATE_NEGOTIATE_INFO', () => {
+  const server = { securityMode: 1, dialect: 0x0302, serverGuid: new Uint8Array(16).fill(9), capabilities: 0x45, maxTransactSize: 0, maxReadSize: 0, maxWriteSize: 0, securityBuffer: new Uint8Array(0), contexts: [] };
+  const neg = {
+    dialect: 0x0302, server, serverRequiresSigning: false, cipher: undefined, signingAlg: 1, preauthHash: undefined, options: {}, securityMode: 1,
+    sent: { capabilities: 0x44, clientGuid: new Uint8Array(16).fill(3), dialects: [0x0202, 0x0302] },
+  } as unknown as Negotiated;
+  const answer = (out: Uint8Array, status = 0) => async (): Promise<Response> => {
+    const body = new Uint8Array(48 + out.length);
+    const dv = new DataView(body.buffer);
+    dv.setUint16(0, 49, true);
+    dv.setUint32(4, 0x00140204, true);
+    dv.setUint32(32, 64 + 48, true);
+    dv.setUint32(36, out.length, true);
+    body.set(out, 48);
+    return { header: decodeHeader(encodeHeader({ command: COMMAND.IOCTL, messageId: 1n, status })), msg: msgOf(body, COMMAND.IOCTL, status), request: new Uint8Array(0) };
+  };
+  const good = (): Uint8Array => {
+    const o = new Uint8Array(24);
+    const dv = new DataView(o.buffer);
+    dv.setUint32(0, 0x45, true);
+    o.set(server.serverGuid, 4);
+    dv.setUint16(20, 1, true);
+    dv.setUint16(22, 0x0302, true);
+    return o;
+  };
+  it('input: our capabilities, client GUID, security mode and dialects', () => {
+    expect(Buffer.from(encodeValidateInput(neg)).toString('hex')).toBe(`44000000${'03'.repeat(16)}010002000202` + '0203');
+  });
+  it('accepts the server repeating its NEGOTIATE answer, refuses any difference or a failure', async () => {
+    await expect(validateNegotiate(neg, answer(good()))).resolves.toBeUndefined();
+    const bad = good();
+    bad[22] = 0x00; // dialect 0x0300: a downgrade
+    await expect(validateNegotiate(neg, answer(bad))).rejects.toThrow(/differs/);
+    await expect(validateNegotiate(neg, answer(good().subarray(0, 20)))).rejects.toThrow(SmbError);
+    await expect(validateNegotiate(neg, answer(new Uint8Array(0), NT_STATUS.ACCESS_DENIED))).rejects.toThrow(/tampered/);
   });
 });
