@@ -57,6 +57,8 @@ interface Pending {
   readonly command: number;
   readonly request: Uint8Array;
   readonly sessionId: bigint;
+  /** Sent encrypted: the answer must be encrypted too. */
+  readonly encrypted: boolean;
   readonly resolve: (r: Response) => void;
   readonly reject: (e: Error) => void;
   timer?: NodeJS.Timeout;
@@ -185,7 +187,7 @@ export class SmbConnection {
     if (session !== undefined && session.signing && !encrypt) signMessage(session.signingAlg, session.signingKey, msg);
     const wire = encrypt ? encryptMessage(session.cipher as CipherId, session.encryptionKey as Uint8Array, sessionId, msg, session.nonces) : msg;
     return new Promise<Response>((resolve, reject) => {
-      const p: Pending = { command, request: msg, sessionId, resolve, reject };
+      const p: Pending = { command, request: msg, sessionId, encrypted: encrypt, resolve, reject };
       p.timer = setTimeout(() => {
         this.pending.delete(messageId);
         reject(new SmbError(`${commandName(command)}: no answer within ${timeoutMs} ms`));
@@ -255,6 +257,9 @@ export class SmbConnection {
     const interim = h.status === NT_STATUS.PENDING && (h.flags & HDR_FLAGS.ASYNC_COMMAND) !== 0;
     const s = this.sessions.get(h.sessionId === 0n ? p.sessionId : h.sessionId);
     const signed = (h.flags & HDR_FLAGS.SIGNED) !== 0;
+    if (p.encrypted && !encrypted && !interim) {
+      return this.refuse(h.messageId, p, new SmbSecurityError(`${commandName(h.command)} response (STATUS_${ntStatusName(h.status)}) to an encrypted request is not encrypted`));
+    }
     if (s !== undefined && !encrypted && !interim) {
       if (signed) {
         if (!verifySignature(s.signingAlg, s.signingKey, msg)) return this.refuse(h.messageId, p, new SmbSecurityError(`${commandName(h.command)} response has a bad signature`));

@@ -10,7 +10,7 @@ import { SmbConnection, type SessionCrypto } from '../../src/smb/connection.js';
 import { COMMAND, HDR_FLAGS, decodeHeader, encodeHeader, type Smb2Header } from '../../src/smb/header.js';
 import { NT_STATUS, SmbConnectionError, SmbError, SmbSecurityError } from '../../src/smb/errors.js';
 import { SIGNING_ALG, signMessage, verifySignature } from '../../src/smb/signing.js';
-import { NonceSource } from '../../src/smb/encryption.js';
+import { CIPHER, NonceSource, decryptMessage, encryptMessage } from '../../src/smb/encryption.js';
 import { RpcClient, RpcClientError } from '../../src/dcerpc/client.js';
 import type { PduTransport } from '../../src/dcerpc/transport.js';
 import { encodePdu } from '../../src/dcerpc/pdu.js';
@@ -47,7 +47,9 @@ async function serve(reply: Reply): Promise<SmbConnection> {
       while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
         const m = new Uint8Array(buf.subarray(4, 4 + buf.readUInt32BE(0)));
         buf = buf.subarray(4 + m.length);
-        reply(decodeHeader(m), m, (out) => s.write(frame(out)));
+        // An encrypted request (0xFD 'SMB') is the test's to decrypt; its header is passed as read from inside.
+        const h = m[0] === 0xfd ? decodeHeader(new Uint8Array(64).fill(0).map((_, i) => [0xfe, 0x53, 0x4d, 0x42, 64][i] ?? 0)) : decodeHeader(m);
+        reply(h, m, (out) => s.write(frame(out)));
       }
     });
   });
@@ -111,6 +113,25 @@ describe('SmbConnection', () => {
     await expect(conn.request(COMMAND.ECHO, new Uint8Array([4, 0, 0, 0]), { sessionId: 5n })).rejects.toThrow(SmbSecurityError);
     mode = 'unsigned';
     await expect(conn.request(COMMAND.ECHO, new Uint8Array([4, 0, 0, 0]), { sessionId: 5n })).rejects.toThrow(/not signed/);
+    await conn.close();
+  });
+
+  it('an encrypted session: requests go out sealed, a plaintext answer is refused, a sealed one accepted', async () => {
+    const c2s = new Uint8Array(16).fill(1);
+    const s2c = new Uint8Array(16).fill(2);
+    let sealReply = false;
+    const conn = await serve((_h, m, send) => {
+      expect(m.length).toBe(52 + 68); // the transform header saw to it that the raw header is hidden
+      const plain = decryptMessage(CIPHER.AES_128_GCM, c2s, m);
+      const req = decodeHeader(plain);
+      expect(req.flags & HDR_FLAGS.SIGNED).toBe(0);
+      const out = response(req);
+      send(sealReply ? encryptMessage(CIPHER.AES_128_GCM, s2c, 5n, out, new NonceSource()) : out);
+    });
+    conn.addSession({ ...signedSession(), encryptAll: true, cipher: CIPHER.AES_128_GCM, encryptionKey: c2s, decryptionKey: s2c });
+    await expect(conn.request(COMMAND.ECHO, new Uint8Array([4, 0, 0, 0]), { sessionId: 5n })).rejects.toThrow(/not encrypted/);
+    sealReply = true;
+    await expect(conn.request(COMMAND.ECHO, new Uint8Array([4, 0, 0, 0]), { sessionId: 5n })).resolves.toBeDefined();
     await conn.close();
   });
 
