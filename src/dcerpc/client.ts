@@ -1,8 +1,7 @@
 /**
- * A small connection-oriented DCE/RPC client over TCP (ncacn_ip_tcp framing: raw PDUs): bind,
- * alter_context, fragmented requests, reassembled responses, and raw PDU access for tests, replay
- * and fuzzing. With a `ClientAuth` on the bind (src/security's gssClientAuth), the handshake
- * legs (bind, alter_context, auth3) and signed or sealed calls (docs/DCERPC.md §8).
+ * A small connection-oriented DCE/RPC client over TCP (ncacn_ip_tcp framing: raw PDUs) or over
+ * any PduTransport (an SMB named pipe: RpcClient.over): bind, alter_context, fragmented requests,
+ * reassembled responses, and raw PDU access for tests, replay and fuzzing. No authentication.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { decode, encode, type NdrType } from '../ndr/index.js';
@@ -14,6 +13,7 @@ import { DREP_LE, OBJECT_UUID_LENGTH, PFC, PFC_FIRST_LAST, REQUEST_HEADER_LENGTH
 import { PduFramer } from './framing.js';
 import { RpcFault, type Operation } from './interface.js';
 import { decodePdu, encodePdu, isLittleEndian } from './pdu.js';
+import type { PduTransport } from './transport.js';
 import type {
   BindAckPdu, BindNakPdu, Drep, FaultPdu, Pdu, PresentationContext, ResponsePdu,
 } from './pdu-types.js';
@@ -63,7 +63,11 @@ export type CallResult =
   | { readonly fault: FaultPdu; readonly stub?: undefined; readonly pdus?: undefined };
 
 export class RpcClient {
-  private readonly socket: Socket;
+  private readonly socket: Socket | undefined;
+  private readonly transport: PduTransport | undefined;
+  private pumping = false;
+  /** Why the transport failed (its error is what readPdu then rejects with). */
+  private failure: Error | undefined;
   private readonly framer = new PduFramer();
   private readonly inbox: Uint8Array[] = [];
   private readonly waiters: ((pdu: Uint8Array | null) => void)[] = [];
@@ -75,19 +79,25 @@ export class RpcClient {
   private auth: ClientAuth | undefined;
   private readonly closedPromise: Promise<void>;
 
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    let onClosed: () => void = () => {};
+  private onClosed: () => void = () => {};
+
+  private constructor(link: Socket | PduTransport) {
     this.closedPromise = new Promise<void>((r) => {
-      onClosed = r;
+      this.onClosed = r;
     });
+    if (!('write' in link)) {
+      this.socket = undefined;
+      this.transport = link;
+      return;
+    }
+    const socket = link;
+    this.socket = socket;
+    this.transport = undefined;
+    const onClosed = (): void => this.onClosed();
     socket.on('data', (chunk: Buffer) => {
       for (const pdu of this.framer.push(chunk)) this.deliver(pdu);
     });
-    const finish = (): void => {
-      this.ended = true;
-      while (this.waiters.length > 0) (this.waiters.shift() as (p: Uint8Array | null) => void)(null);
-    };
+    const finish = (): void => this.finish();
     socket.on('end', finish);
     socket.on('error', finish);
     socket.on('close', () => {
@@ -116,6 +126,34 @@ export class RpcClient {
     return new RpcClient(socket);
   }
 
+  /** A client over a message transport (an SMB named pipe); `close()` closes the transport. */
+  static over(transport: PduTransport): RpcClient {
+    return new RpcClient(transport);
+  }
+
+  private finish(): void {
+    this.ended = true;
+    while (this.waiters.length > 0) (this.waiters.shift() as (p: Uint8Array | null) => void)(null);
+  }
+
+  /** Transport mode: pulls bytes while somebody waits for a PDU. */
+  private pump(): void {
+    const t = this.transport;
+    if (t === undefined || this.pumping || this.ended || this.waiters.length === 0) return;
+    this.pumping = true;
+    t.receive().then((chunk) => {
+      this.pumping = false;
+      if (chunk === null) return this.finish();
+      for (const pdu of this.framer.push(chunk)) this.deliver(pdu);
+      if (this.framer.broken) return this.finish();
+      this.pump();
+    }, (e: unknown) => {
+      this.pumping = false;
+      this.failure ??= e instanceof Error ? e : new RpcClientError(String(e));
+      this.finish();
+    });
+  }
+
   private deliver(pdu: Uint8Array): void {
     const w = this.waiters.shift();
     if (w !== undefined) w(pdu);
@@ -134,11 +172,20 @@ export class RpcClient {
 
   /** Writes raw bytes (one or more PDUs, or garbage). */
   sendRaw(bytes: Uint8Array): void {
-    this.socket.write(bytes);
+    if (this.transport !== undefined) {
+      if (this.ended) return;
+      this.transport.send(bytes).catch((e: unknown) => {
+        this.failure ??= e instanceof Error ? e : new RpcClientError(String(e));
+        this.finish();
+      });
+      return;
+    }
+    this.socket?.write(bytes);
   }
 
-  /** Half-closes: the server sees end of input (the connection stays readable). */
+  /** Half-closes: the server sees end of input (the connection stays readable). TCP only. */
   endWrite(): void {
+    if (this.socket === undefined) throw new RpcClientError('endWrite needs a TCP connection');
     this.socket.end();
   }
 
@@ -146,11 +193,12 @@ export class RpcClient {
   readPdu(timeoutMs = 5000): Promise<Uint8Array | null> {
     const queued = this.inbox.shift();
     if (queued !== undefined) return Promise.resolve(queued);
-    if (this.ended) return Promise.resolve(null);
+    if (this.ended) return this.failure !== undefined ? Promise.reject(this.failure) : Promise.resolve(null);
     return new Promise((resolve, reject) => {
       const waiter = (pdu: Uint8Array | null): void => {
         clearTimeout(timer);
-        resolve(pdu);
+        if (pdu === null && this.failure !== undefined) reject(this.failure);
+        else resolve(pdu);
       };
       const timer = setTimeout(() => {
         const i = this.waiters.indexOf(waiter);
@@ -158,6 +206,7 @@ export class RpcClient {
         reject(new RpcClientError(`no PDU within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.push(waiter);
+      this.pump();
     });
   }
 
@@ -354,7 +403,16 @@ export class RpcClient {
 
   /** Closes the connection. */
   async close(): Promise<void> {
-    if (!this.socket.destroyed) this.socket.destroy();
+    if (this.transport !== undefined) {
+      this.finish();
+      try {
+        await this.transport.close();
+      } finally {
+        this.onClosed();
+      }
+      return;
+    }
+    if (this.socket !== undefined && !this.socket.destroyed) this.socket.destroy();
     await this.closedPromise;
   }
 
