@@ -1,7 +1,9 @@
 /**
  * A small connection-oriented DCE/RPC client over TCP (ncacn_ip_tcp framing: raw PDUs) or over
  * any PduTransport (an SMB named pipe: RpcClient.over): bind, alter_context, fragmented requests,
- * reassembled responses, and raw PDU access for tests, replay and fuzzing. No authentication.
+ * reassembled responses, and raw PDU access for tests, replay and fuzzing. With a `ClientAuth`
+ * on the bind (src/security's clientAuth), the handshake legs (bind, alter_context, auth3) and
+ * signed or sealed calls (docs/DCERPC.md §8).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { decode, encode, type NdrType } from '../ndr/index.js';

@@ -99,10 +99,15 @@ describe('ExposeShadowCopySet timeout', () => {
   it('answers FSRVP_E_WAIT_TIMEOUT and unpublishes the shares it published', async () => {
     const setId = await added([unc('fsrvp_share'), unc('other'), unc('data')]);
     expect((await h.svc.commitShadowCopySet(T(setId, 1000), ADMIN)).result).toBe(0);
-    h.publisher.delays.publish = 80;
+    // Shares are published in parallel: each publish alone outlasts the timeout.
+    h.publisher.delays.publish = 200;
     expect((await h.svc.exposeShadowCopySet(T(setId, 120), ADMIN)).result).toBe(H.FSRVP_E_WAIT_TIMEOUT);
     expect(h.publisher.count('publish')).toBeGreaterThanOrEqual(2);
     expect(h.publisher.shares.size).toBe(0);
+    // Publishes still running at the timeout are withdrawn when they land: nothing is left behind.
+    await new Promise((r) => setTimeout(r, 250));
+    expect(h.publisher.shares.size).toBe(0);
+    h.publisher.delays.publish = 0;
     expect(h.status(setId)).toBe('Committed');
     expect(h.backend.snapshots.size).toBe(2);
     expect((await h.svc.exposeShadowCopySet(T(setId, 5000), ADMIN)).result).toBe(0);
