@@ -10,6 +10,9 @@ import { RestoreError } from '../storage/retention.js';
 import { runSnapshots, SnapshotsUsageError } from './snapshots.js';
 import { packageVersion } from './version.js';
 import { isLoopbackHost } from '../sys/loopback.js';
+import { AUTH_HELP, AuthUsageError, authFromArgs, parseAuthOption, type AuthArgs } from './credentials.js';
+import { RpcAuthError } from '../dcerpc/client-auth.js';
+import { RpcFault } from '../dcerpc/interface.js';
 
 const HELP = `usage: fsrvp <command> [arguments] [--host H] [--port P] [--server NAME]
 
@@ -39,6 +42,7 @@ Options:
   -h, --help                 this text
   --version                  print the version
 
+${AUTH_HELP}
 SHARE is a share name ("demo") or a UNC ("\\\\server\\demo\\").
 Exit status: 0 on success, 1 when a call returned an error, 2 for bad usage.
 `;
@@ -60,11 +64,17 @@ interface Parsed {
   rw: boolean;
   keep: boolean;
   context: number;
+  auth: AuthArgs;
 }
 
 function parse(argv: string[]): Parsed {
-  const p: Parsed = { positional: [], host: '127.0.0.1', port: 7135, server: '127.0.0.1', rw: false, keep: false, context: CTX.BACKUP };
+  const p: Parsed = { positional: [], host: '127.0.0.1', port: 7135, server: '127.0.0.1', rw: false, keep: false, context: CTX.BACKUP, auth: {} };
   for (let i = 0; i < argv.length; i++) {
+    const took = parseAuthOption(argv, i, p.auth);
+    if (took > 0) {
+      i += took - 1;
+      continue;
+    }
     const a = argv[i] as string;
     const value = (): string => {
       const v = argv[++i];
@@ -119,7 +129,8 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command ${cmd}`);
   }
   if (cmd === 'cycle' && p.positional.length === 0) throw new UsageError('cycle needs at least one share');
-  const client = await FsrvpClient.connect({ host: p.host, port: p.port });
+  const auth = await authFromArgs(p.auth);
+  const client = await FsrvpClient.connect({ host: p.host, port: p.port, ...(auth !== undefined ? { auth } : {}) });
   try {
     switch (cmd) {
       case 'cycle': {
@@ -176,9 +187,18 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
-  if (e instanceof UsageError || e instanceof SnapshotsUsageError || e instanceof ConfigError) {
+  if (e instanceof UsageError || e instanceof SnapshotsUsageError || e instanceof ConfigError || e instanceof AuthUsageError) {
     console.error(`fsrvp: ${e.message}\n(see fsrvp --help)`);
     process.exit(2);
+  }
+  if (e instanceof RpcFault && e.status === 5) {
+    const hint = process.argv.includes('--auth') ? 'the account is not allowed, or the level is below the agent\'s minimum (try --level privacy)' : 'the agent may require DCE/RPC authentication: add --auth ntlm -U DOMAIN\\USER';
+    console.error(`fsrvp: access denied by the agent (fault 0x00000005): ${hint}`);
+    process.exit(1);
+  }
+  if (e instanceof RpcAuthError) {
+    console.error(`fsrvp: authentication failed: ${e.message}`);
+    process.exit(1);
   }
   if (e instanceof FsrvpCallError || e instanceof RestoreError) {
     console.error(`fsrvp: ${e.message}`);

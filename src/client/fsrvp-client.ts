@@ -9,11 +9,14 @@ import { NDR20, syntaxId } from '../dcerpc/syntax.js';
 import { ATTR, CTX, FSRVP_UUID, FSRVP_VERSION, HRESULT, hresultName } from '../fsrvp/codes.js';
 import * as Idl from '../fsrvp/idl.js';
 import type { Operation } from '../dcerpc/interface.js';
+import type { ClientAuth } from '../dcerpc/client-auth.js';
 
 export interface ConnectOptions {
   host?: string;
   port: number;
   timeoutMs?: number;
+  /** DCE/RPC authentication for the bind (src/security's clientAuth); none = unauthenticated. */
+  auth?: ClientAuth;
 }
 
 /** An FSRVP method answered with a non-zero return value. */
@@ -53,6 +56,7 @@ export class FsrvpClient {
       const ack = await rpc.bind({
         contexts: [{ contextId: 0, abstractSyntax: syntaxId(FSRVP_UUID, FSRVP_VERSION.major, FSRVP_VERSION.minor), transferSyntaxes: [NDR20] }],
         timeoutMs: opts.timeoutMs,
+        ...(opts.auth !== undefined ? { auth: opts.auth } : {}),
       });
       if (ack.kind === 'bind_nak') throw new Error(`bind refused (bind_nak reason ${ack.rejectReason})`);
       const result = ack.results[0];

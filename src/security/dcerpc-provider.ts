@@ -24,9 +24,35 @@ export function flagsForBind(init: Pick<AuthStart, 'authLevel' | 'headerSigning'
   };
 }
 
+/**
+ * The identity calls run as once a context is established. The mechanism's identity replaces
+ * the transport's, except that when smbd forwarded a token for the very same account (same user
+ * SID), that token is kept: smbd built it from the same authority for that account, with what a
+ * passdb or PAC lookup does not carry (privileges such as SeBackupPrivilege, the unix uid), as
+ * Samba's own session_info for the account would have them.
+ */
+export function effectiveIdentity(authenticated: CallerIdentity, transport: CallerIdentity | undefined): CallerIdentity {
+  const user = authenticated.sids[0];
+  if (transport?.source === 'npa' && user !== undefined && transport.sids[0] === user) {
+    return {
+      ...transport,
+      source: 'rpc-auth',
+      ...(authenticated.accountName !== undefined ? { accountName: authenticated.accountName } : {}),
+      ...(authenticated.domainName !== undefined ? { domainName: authenticated.domainName } : {}),
+    };
+  }
+  return transport?.clientAddress !== undefined && authenticated.clientAddress === undefined
+    ? { ...authenticated, clientAddress: transport.clientAddress }
+    : authenticated;
+}
+
 /** One security context: a GssContext seen through dcerpc's AuthSession. */
 class GssAuthSession implements AuthSession {
-  constructor(private readonly ctx: GssContext, private readonly fallbackIdentity: (c: GssContext) => CallerIdentity | undefined) {}
+  constructor(
+    private readonly ctx: GssContext,
+    private readonly fallbackIdentity: (c: GssContext) => CallerIdentity | undefined,
+    private readonly transportCaller?: CallerIdentity,
+  ) {}
 
   async update(token: Uint8Array): Promise<AuthStep> {
     let step;
@@ -40,7 +66,7 @@ class GssAuthSession implements AuthSession {
     const identity = step.identity ?? this.fallbackIdentity(this.ctx);
     // An acceptor that completes without saying who the peer is has not authenticated anyone.
     if (identity === undefined) return { status: 'rejected', reason: 'mechanism established no identity' };
-    return { status: 'done', token: step.token, identity };
+    return { status: 'done', token: step.token, identity: effectiveIdentity(identity, this.transportCaller) };
   }
 
   signatureSize(): number {
@@ -81,7 +107,7 @@ export function gssAuthProvider(opts: GssProviderOptions): AuthProvider {
       } catch {
         ctx = undefined; // "failed to start": bind_nak 9
       }
-      return ctx === undefined ? undefined : new GssAuthSession(ctx, () => undefined);
+      return ctx === undefined ? undefined : new GssAuthSession(ctx, () => undefined, init.transportCaller);
     },
   };
 }

@@ -47,7 +47,8 @@ describe('Samba harness', () => {
   });
 
   it('recovers the lock of a crashed run and removes what it recorded', async () => {
-    const leftover = await mkdtemp(join(tmpdir(), 'fsrvp-samba-crashed-'));
+    // Named as the harness names its runs (fsrvp-samba-XXXXXX): crash cleanup removes only those.
+    const leftover = await mkdtemp(join(tmpdir(), 'fsrvp-samba-'));
     writeFileSync(LOCK, JSON.stringify({ owner: 2 ** 22 + 7, root: leftover, pgids: [], users: [] }));
     const h = await SambaHarness.start({ mode: 'samba' });
     try {
