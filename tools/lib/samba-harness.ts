@@ -210,13 +210,14 @@ export class SambaHarness {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}): ${await this.logTail(what === 'smbd' ? 'smbd.out' : 'samba-dcerpcd.out')}`);
       }
-      if (await ready()) {
-        const pgid = processGroupOf(child.pid as number);
-        if (pgid !== child.pid) throw new Error(`${what} (pid ${child.pid}) is in process group ${pgid}, not its own`);
-        return;
-      }
+      // Ready only once it also leads its own process group (smbd calls setsid itself, a moment
+      // after it may already answer): that group is what stop() and crash cleanup kill.
+      if ((await ready()) && processGroupOf(child.pid as number) === child.pid) return;
       await sleep(100);
     }
+    const pgid = processGroupOf(child.pid as number);
+    child.kill('SIGKILL');
+    if (pgid !== child.pid) throw new Error(`${what} (pid ${child.pid}) is in process group ${pgid}, not its own`);
     throw new Error(`${what} not ready after ${timeoutMs} ms: ${await this.logTail(what === 'smbd' ? 'smbd.out' : 'samba-dcerpcd.out')}`);
   }
 
