@@ -27,6 +27,8 @@ import { ConfigError, type AgentConfig, type MinAuthLevel } from './config.js';
 import { AUTH_LEVEL } from '../dcerpc/constants.js';
 import type { SecurityEvent } from '../dcerpc/auth.js';
 import { buildHostAuth, type HostAuth } from '../security/host-auth.js';
+import { kerberosAcceptorFactory } from '../security/kerberos/index.js';
+import type { AcceptorFactory } from '../security/dcerpc-provider.js';
 
 const log = createDebug('fsrvp:agent');
 
@@ -82,8 +84,8 @@ export function buildParts(config: AgentConfig): AgentParts {
 function requiredLevel(config: AgentConfig, configured: MinAuthLevel, listener: string): number {
   const level = configured === 'privacy' ? AUTH_LEVEL.privacy : configured === 'integrity' ? AUTH_LEVEL.integrity : 0;
   if (config.mode !== 'strict' || level >= AUTH_LEVEL.integrity) return level;
-  if (config.auth.ntlm === undefined) {
-    throw new ConfigError(`strict mode (MS-FSRVP 3.1.4) requires DCE/RPC integrity or privacy on the ${listener} listener: configure auth.ntlm`);
+  if (config.auth.ntlm === undefined && config.auth.kerberos === undefined) {
+    throw new ConfigError(`strict mode (MS-FSRVP 3.1.4) requires DCE/RPC integrity or privacy on the ${listener} listener: configure auth.ntlm or auth.kerberos`);
   }
   return AUTH_LEVEL.integrity;
 }
@@ -143,7 +145,21 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     await Promise.all(parts.backends.map((b) => b.close?.()));
   };
   try {
+    let kerberos: AcceptorFactory | undefined;
+    const k = config.auth.kerberos;
+    if (k !== undefined) {
+      try {
+        kerberos = kerberosAcceptorFactory({
+          keytab: k.keytab,
+          ...(k.principals !== undefined ? { principals: k.principals } : {}),
+          ...(k.clockSkewSec !== undefined ? { clockSkewSec: k.clockSkewSec } : {}),
+        });
+      } catch (e) {
+        throw new ConfigError(`auth.kerberos.keytab ${k.keytab}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     auth = buildHostAuth({
+      ...(kerberos !== undefined ? { kerberos } : {}),
       names: { netbiosName: config.netbiosName, netbiosDomain: config.auth.domain ?? config.netbiosName, isDomain: false },
       ...(config.auth.ntlm ? { ntlm: config.auth.ntlm } : {}),
       spnego: config.auth.spnego,

@@ -25,6 +25,11 @@ export interface AuthConfig {
    * this standalone Samba host's passdb (through python3-samba), reading `smbConf`.
    */
   ntlm?: { verifier: 'passdb'; smbConf?: string };
+  /**
+   * Kerberos (auth type 16, and inside SPNEGO): service keys from `keytab` (e.g. `samba-tool
+   * domain exportkeytab`, `net ads keytab create`); `principals` accepted (default: any in it).
+   */
+  kerberos?: { keytab: string; principals?: string[]; clockSkewSec?: number };
   /** Offer SPNEGO (auth_type 9) over the mechanisms configured; default true. */
   spnego: boolean;
   /** NTLM target names: the domain (workgroup) announced; default the NetBIOS name. */
@@ -183,7 +188,18 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
     if (a.allowAccounts !== undefined) c.authz.allowAccounts = r.strings(a.allowAccounts, '$.authz.allowAccounts');
   }
   if (top.auth !== undefined) {
-    const a = r.object(top.auth, '$.auth', ['ntlm', 'spnego', 'domain']);
+    const a = r.object(top.auth, '$.auth', ['ntlm', 'kerberos', 'spnego', 'domain']);
+    if (a.kerberos !== undefined && a.kerberos !== null) {
+      const k = r.object(a.kerberos, '$.auth.kerberos', ['keytab', 'principals', 'clockSkewSec']);
+      if (k.keytab === undefined) r.fail('$.auth.kerberos.keytab', 'the keytab file is required');
+      c.auth.kerberos = { keytab: r.string(k.keytab, '$.auth.kerberos.keytab') };
+      if (k.principals !== undefined) c.auth.kerberos.principals = r.strings(k.principals, '$.auth.kerberos.principals');
+      if (k.clockSkewSec !== undefined) {
+        const skew = k.clockSkewSec;
+        if (typeof skew !== 'number' || !Number.isInteger(skew) || skew < 0 || skew > 3600) r.fail('$.auth.kerberos.clockSkewSec', 'an integer number of seconds, 0..3600');
+        c.auth.kerberos.clockSkewSec = skew as number;
+      }
+    }
     if (a.ntlm !== undefined && a.ntlm !== null) {
       const n = r.object(a.ntlm, '$.auth.ntlm', ['verifier', 'smbConf']);
       c.auth.ntlm = { verifier: r.oneOf(n.verifier ?? 'passdb', '$.auth.ntlm.verifier', ['passdb'] as const) };
@@ -195,7 +211,7 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
       if (c.auth.domain.length > 15) r.fail('$.auth.domain', 'NetBIOS domain names have at most 15 characters');
     }
   }
-  const hasMechanism = c.auth.ntlm !== undefined;
+  const hasMechanism = c.auth.ntlm !== undefined || c.auth.kerberos !== undefined;
   if (top.listen !== undefined) {
     const l = r.object(top.listen, '$.listen', ['tcp', 'samba']);
     c.listen = {};
@@ -208,7 +224,7 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
         r.fail('$.listen.tcp.host', 'an unauthenticated TCP listener (minLevel none) is for development, replay and fuzzing: it binds to loopback only');
       }
       if (minLevel !== 'none' && !hasMechanism) {
-        r.fail('$.listen.tcp.minLevel', `${minLevel} needs an authentication mechanism: configure auth.ntlm, or set minLevel "none" for an unauthenticated development listener`);
+        r.fail('$.listen.tcp.minLevel', `${minLevel} needs an authentication mechanism: configure auth.ntlm or auth.kerberos, or set minLevel "none" for an unauthenticated development listener`);
       }
       const port = t.port === undefined ? 7135 : r.int(t.port, '$.listen.tcp.port', 0, 65535);
       let caller: CallerConfig = { sids: [] };
@@ -225,7 +241,7 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
       const s = r.object(l.samba, '$.listen.samba', ['socketDir', 'byteMode', 'minLevel']);
       const minLevel = s.minLevel === undefined ? 'none' : r.oneOf(s.minLevel, '$.listen.samba.minLevel', MIN_AUTH_LEVELS);
       if (minLevel !== 'none' && !hasMechanism) {
-        r.fail('$.listen.samba.minLevel', `${minLevel} needs an authentication mechanism: configure auth.ntlm`);
+        r.fail('$.listen.samba.minLevel', `${minLevel} needs an authentication mechanism: configure auth.ntlm or auth.kerberos`);
       }
       c.listen.samba = {
         socketDir: resolve(r.string(s.socketDir, '$.listen.samba.socketDir')),

@@ -37,7 +37,8 @@ async function server() {
   const auth = buildHostAuth({ names: { netbiosName: 'AGENTHOST', netbiosDomain: 'AGENTHOST' }, ntlm: { verifier: 'custom', check: verifier } });
   const registry = fsrvpRegistry({
     SetContext: ((_r: unknown, c: { caller: CallerIdentity }) => {
-      seen.push(c.caller);
+      const { clientAddress: _address, ...who } = c.caller;
+      seen.push(who);
       return { result: 0 };
     }) as never,
   });

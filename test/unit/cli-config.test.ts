@@ -24,7 +24,9 @@ describe('configuration file', () => {
     [{ listen: { samba: { socketDir: '/run/x', minLevel: 'privacy' } } }, /listen\.samba\.minLevel: privacy needs/],
     [{ listen: { tcp: { minLevel: 'packet' } } }, /minLevel: must be one of none, integrity, privacy/],
     [{ auth: { ntlm: { verifier: 'file' } } }, /auth\.ntlm\.verifier: must be one of passdb/],
-    [{ auth: { kerberos: {} } }, /\$\.auth\.kerberos: unknown key/],
+    [{ auth: { kerberos: {} } }, /\$\.auth\.kerberos\.keytab: the keytab file is required/],
+    [{ auth: { kerberos: { keytab: '/k', clockSkewSec: -1 } } }, /clockSkewSec: an integer number of seconds/],
+    [{ auth: { kerberos: { keytab: '/k', realm: 'X' } } }, /\$\.auth\.kerberos\.realm: unknown key/],
     [{ listen: {} }, /at least one of tcp, samba/],
     [{ authz: { allowSids: ['S-1-5-32-544', 'Administrators'] } }, /allowSids\[1\]: not a SID/],
     [{ sequenceTimeoutSeconds: -1 }, /sequenceTimeoutSeconds/],
@@ -41,6 +43,12 @@ describe('configuration file', () => {
     expect(c.listen.samba?.minLevel).toBe('none');
     expect(c.auth).toEqual({ ntlm: { verifier: 'passdb', smbConf: '/etc/samba/smb.conf' }, spnego: true });
     expect(defaultConfig().listen.tcp?.minLevel).toBe('none');
+  });
+
+  it('reads auth.kerberos, which alone is enough for an authenticated listener', () => {
+    const c = parseConfig({ auth: { kerberos: { keytab: '/etc/fsrvp.keytab', principals: ['cifs/fs.example.com'], clockSkewSec: 120 } }, listen: { tcp: { host: '127.0.0.1', port: 7135, minLevel: 'privacy' } } });
+    expect(c.auth.kerberos).toEqual({ keytab: '/etc/fsrvp.keytab', principals: ['cifs/fs.example.com'], clockSkewSec: 120 });
+    expect(c.listen.tcp?.minLevel).toBe('privacy');
   });
 
   it('reports unreadable files and bad JSON with the file name', () => {

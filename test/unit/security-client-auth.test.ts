@@ -26,7 +26,8 @@ async function server(extra: { minAuthLevel?: number; events?: SecurityEvent[] }
   const auth = buildHostAuth({ names: { netbiosName: 'AGENT', netbiosDomain: 'HOST' }, ntlm: { verifier: 'custom', check: verifier } });
   const registry = fsrvpRegistry({
     SetContext: ((_r: unknown, c: { caller: CallerIdentity }) => {
-      seen.push(c.caller);
+      const { clientAddress: _address, ...who } = c.caller;
+      seen.push(who);
       return { result: 0 };
     }) as never,
   });

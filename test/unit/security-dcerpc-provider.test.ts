@@ -15,7 +15,7 @@ import type { BindAckPdu, ResponsePdu } from '../../src/dcerpc/pdu-types.js';
 import { decode, encode } from '../../src/ndr/index.js';
 import { SetContext } from '../../src/fsrvp/idl.js';
 import type { GssContext, GssFlags, GssStep } from '../../src/security/gss.js';
-import { hostAuthProviders } from '../../src/security/dcerpc-provider.js';
+import { effectiveIdentity, hostAuthProviders } from '../../src/security/dcerpc-provider.js';
 import { cleanupRpc, connectClient, expectClosed, expectFault, fsrvpRegistry, nextPdu, rawBind, startServer } from '../helpers/rpc.js';
 import type { RpcClient } from '../../src/dcerpc/client.js';
 
@@ -69,7 +69,8 @@ async function server(identity: CallerIdentity | null = USER) {
   const registry = fsrvpRegistry({
     SetContext: ((_r: unknown, c: { caller: CallerIdentity }) => {
       calls++;
-      expect(c.caller).toEqual(identity);
+      const { clientAddress: _address, ...who } = c.caller; // the transport's address is added for the logs
+      expect(who).toEqual(identity);
       return { result: 0 };
     }) as never,
   });
@@ -191,5 +192,17 @@ describe('GSS adapter through RpcConnection', () => {
     const types = hostAuthProviders({ ntlm: () => undefined, spnego: () => undefined }).map((p) => p.authType);
     expect(types).toEqual([AUTH_TYPE.spnego, AUTH_TYPE.ntlmssp]);
     expect(hostAuthProviders({ kerberos: () => undefined }).map((p) => p.authType)).toEqual([AUTH_TYPE.krb5]);
+  });
+});
+
+describe('effectiveIdentity', () => {
+  const smbToken: CallerIdentity = { source: 'npa', sids: ['S-1-5-21-9-9-9-1001', 'S-1-5-32-551'], uid: 1001, privilegeMask: 0x200n, accountName: 'alice', domainName: 'HOST', clientAddress: '127.0.0.1' };
+  it("keeps smbd's token (privileges, uid) when the authenticated account is the SMB session's own", () => {
+    expect(effectiveIdentity(USER, smbToken)).toEqual({ ...smbToken, source: 'rpc-auth' });
+  });
+  it('uses the authenticated identity for another account, with the transport address for the logs', () => {
+    const other: CallerIdentity = { ...smbToken, sids: ['S-1-5-21-9-9-9-1005'] };
+    expect(effectiveIdentity(USER, other)).toEqual({ ...USER, clientAddress: '127.0.0.1' });
+    expect(effectiveIdentity(USER, { source: 'config', sids: USER.sids })).toEqual(USER);
   });
 });
