@@ -7,17 +7,16 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { decode, encode, type NdrType } from '../ndr/index.js';
-import {
-  handshakeAuthInfo, handshakeToken, openResponseFragment, protectedChunk, protectsPackets, RpcAuthError, sealFragment,
-  unsignedVerifier, type ClientAuth,
-} from './client-auth.js';
-import { DREP_LE, OBJECT_UUID_LENGTH, PFC, PFC_FIRST_LAST, REQUEST_HEADER_LENGTH } from './constants.js';
+import { handshakeAuthInfo, handshakeToken, openResponseFragment, protectsPackets, RpcAuthError, type ClientAuth } from './client-auth.js';
+import { PFC, PFC_FIRST_LAST, REQUEST_HEADER_LENGTH } from './constants.js';
+import { requestFragments } from './request-fragments.js';
+import type { BindOptions, CallOptions, CallResult } from './client-options.js';
 import { PduFramer } from './framing.js';
 import { RpcFault, type Operation } from './interface.js';
 import { decodePdu, encodePdu, isLittleEndian } from './pdu.js';
 import type { PduTransport } from './transport.js';
 import type {
-  BindAckPdu, BindNakPdu, Drep, FaultPdu, Pdu, PresentationContext, ResponsePdu,
+  BindAckPdu, BindNakPdu, FaultPdu, Pdu, PresentationContext, ResponsePdu,
 } from './pdu-types.js';
 
 /** Largest reassembled response accepted (Samba's client limit, 240 MiB). */
@@ -30,39 +29,7 @@ export class RpcClientError extends Error {
   }
 }
 
-export interface BindOptions {
-  readonly contexts: readonly PresentationContext[];
-  /** Default 5840 each. */
-  readonly maxXmitFrag?: number;
-  readonly maxRecvFrag?: number;
-  /** Default 0 (ask for a new association group). */
-  readonly assocGroupId?: number;
-  readonly callId?: number;
-  /** Default FIRST|LAST. */
-  readonly pfcFlags?: number;
-  readonly timeoutMs?: number;
-  /**
-   * Authenticate the association: the bind carries the first leg, then alter_context / auth3
-   * legs as the mechanism needs; calls are then signed or sealed at its level.
-   * A refusal by either side throws RpcAuthError.
-   */
-  readonly auth?: ClientAuth;
-}
-
-export interface CallOptions {
-  /** Largest request PDU to send; default the max_recv_frag the server acknowledged (or 5840). */
-  readonly fragmentSize?: number;
-  /** Sets PFC_OBJECT_UUID and sends this object UUID. */
-  readonly objectUuid?: string;
-  readonly callId?: number;
-  /** Send the request big-endian (drep 00 00 00 00); the stub must be encoded to match. */
-  readonly bigEndian?: boolean;
-  readonly timeoutMs?: number;
-}
-
-export type CallResult =
-  | { readonly stub: Uint8Array; readonly pdus: readonly ResponsePdu[]; readonly fault?: undefined }
-  | { readonly fault: FaultPdu; readonly stub?: undefined; readonly pdus?: undefined };
+export type { BindOptions, CallOptions, CallResult } from './client-options.js';
 
 export class RpcClient {
   private readonly socket: Socket | undefined;
@@ -316,36 +283,13 @@ export class RpcClient {
    * are signed or sealed, which consumes the mechanism's sequence numbers: send them, in order.
    */
   buildRequest(contextId: number, opnum: number, stub: Uint8Array, opts: CallOptions & { callId: number }): Uint8Array[] {
-    const drep: Drep = opts.bigEndian ? [0, 0, 0, 0] : [DREP_LE, 0, 0, 0];
-    const headerLength = REQUEST_HEADER_LENGTH + (opts.objectUuid !== undefined ? OBJECT_UUID_LENGTH : 0);
-    const fragSize = opts.fragmentSize ?? this.serverMaxRecv;
     const auth = this.auth !== undefined && protectsPackets(this.auth) ? this.auth : undefined;
-    const sigSize = auth?.signatureSize() ?? 0;
-    const chunk = auth !== undefined ? protectedChunk(fragSize, headerLength, sigSize) : fragSize - headerLength;
-    if (chunk <= 0) throw new RangeError(`fragment size ${fragSize} leaves no room for stub data`);
-    const out: Uint8Array[] = [];
-    let off = 0;
-    do {
-      const len = Math.min(chunk, stub.length - off);
-      let flags = opts.objectUuid !== undefined ? PFC.OBJECT_UUID : 0;
-      if (off === 0) flags |= PFC.FIRST_FRAG;
-      if (off + len === stub.length) flags |= PFC.LAST_FRAG;
-      const part = stub.subarray(off, off + len);
-      const sealed = auth !== undefined ? unsignedVerifier(auth, part) : undefined;
-      const pdu = encodePdu({
-        kind: 'request',
-        header: { callId: opts.callId, pfcFlags: flags, drep, ...(sealed !== undefined ? { authLength: sigSize } : {}) },
-        allocHint: stub.length - off,
-        contextId,
-        opnum,
-        ...(opts.objectUuid !== undefined ? { object: opts.objectUuid } : {}),
-        stubAndVerifier: sealed?.blob ?? part,
-      });
-      if (auth !== undefined && sealed !== undefined) sealFragment(auth, pdu, headerLength, part.length + sealed.pad);
-      out.push(pdu);
-      off += len;
-    } while (off < stub.length);
-    return out;
+    return requestFragments({
+      contextId, opnum, stub, callId: opts.callId, fragmentSize: opts.fragmentSize ?? this.serverMaxRecv,
+      ...(opts.objectUuid !== undefined ? { objectUuid: opts.objectUuid } : {}),
+      ...(opts.bigEndian !== undefined ? { bigEndian: opts.bigEndian } : {}),
+      ...(auth !== undefined ? { auth } : {}),
+    });
   }
 
   /** Sends a request (fragmented as needed) and reassembles the response, or returns the fault. */
