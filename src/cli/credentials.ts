@@ -20,7 +20,7 @@ export class AuthUsageError extends Error {}
 export const AUTH_HELP = `DCE/RPC authentication:
   --auth ntlm|spnego         authenticate the bind (NTLMSSP, or SPNEGO over NTLMSSP)
   --level integrity|privacy  packet protection (default privacy)
-  -U, --user DOMAIN\\\\USER     account (also USER@DOMAIN; required with --auth)
+  -U, --user DOMAIN\\USER     account (also USER@DOMAIN; required with --auth)
   --password-file FILE       password from the first line of FILE; else FSRVP_PASSWORD,
                              else a prompt on the terminal
 `;
