@@ -6,7 +6,8 @@
 import type { ClientAuth, ClientAuthStep } from '../dcerpc/client-auth.js';
 import type { PacketProtection } from '../dcerpc/auth.js';
 import { AUTH_LEVEL, AUTH_TYPE } from '../dcerpc/constants.js';
-import { MECH_OID, type GssContext, type GssFlags } from './gss.js';
+import { MECH_OID, type GssContext } from './gss.js';
+import { flagsForBind } from './dcerpc-provider.js';
 import { NtlmInitiator, type NtlmCredentials } from './ntlmssp/index.js';
 import { createSpnegoInitiator } from './spnego/index.js';
 
@@ -64,12 +65,8 @@ export interface ClientAuthOptions {
 /** The security context `--auth MECH --level LEVEL -U DOMAIN\\user` asks for. */
 export function clientAuth(o: ClientAuthOptions): ClientAuth {
   const authLevel = CLIENT_LEVELS[o.level];
-  const flags: GssFlags = {
-    integrity: authLevel >= AUTH_LEVEL.packet,
-    confidentiality: authLevel === AUTH_LEVEL.privacy,
-    headerSigning: true,
-    dceStyle: false,
-  };
+  // The flags a bind at this level asks of a mechanism: the acceptor's rule, seen from our side.
+  const flags = flagsForBind({ authLevel, headerSigning: true }, false);
   const ntlm = (): NtlmInitiator => new NtlmInitiator({
     credentials: o.credentials, flags, ...(o.targetName !== undefined ? { targetName: o.targetName } : {}),
   });
