@@ -134,6 +134,8 @@ async function main(argv: string[]): Promise<number> {
   let client: FsrvpClient;
   try {
     client = await FsrvpClient.over(await opener.open(), auth !== undefined ? { auth } : {});
+    const smb = await opener.session?.();
+    if (smb !== undefined) console.error(`fsrvp: ${smb}`);
   } catch (e) {
     await opener.close();
     throw e;

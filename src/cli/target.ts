@@ -9,7 +9,7 @@
  */
 import { userInfo } from 'node:os';
 import { RpcClient } from '../dcerpc/client.js';
-import { SmbClient, SmbPipe, type PipeMode, type SmbTree } from '../smb/index.js';
+import { SmbClient, SmbPipe, cipherName, dialectName, signingAlgorithmName, type CipherId, type PipeMode, type SmbTree } from '../smb/index.js';
 import { NpaTransport, type NpaCaller } from '../transport/npa-client.js';
 import type { UserCredentials } from './credentials.js';
 
@@ -189,6 +189,8 @@ export interface TargetOpener {
   /** A fresh RPC connection (TCP connection, pipe handle, or socket). */
   open(timeoutMs?: number): Promise<RpcClient>;
   close(): Promise<void>;
+  /** What the SMB session negotiated (dialect, signing, encryption), once one is up. */
+  session?(): Promise<string | undefined>;
 }
 
 /**
@@ -231,7 +233,13 @@ export function targetOpener(t: TargetArgs, credentials: UserCredentials | undef
       session = undefined;
       await s?.client.close();
     };
-    return { label, open, close };
+    const describe = async (): Promise<string | undefined> => {
+      const c = (await session?.catch(() => undefined))?.client;
+      if (c === undefined) return undefined;
+      const enc = c.encryptingAll ? `encrypted (${cipherName(c.cipher as CipherId)})` : 'not encrypted';
+      return `SMB ${dialectName(c.dialect)} to ${c.host}, ${c.signing ? `signed (${signingAlgorithmName(c.signingAlgorithm)})` : 'unsigned'}, ${enc}`;
+    };
+    return { label, open, close, session: describe };
   }
   if (t.kind === 'unix') {
     const caller = npaCaller(t);

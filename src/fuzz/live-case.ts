@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RpcClient } from '../dcerpc/client.js';
 import { encodePdu } from '../dcerpc/pdu.js';
+import { plainHeader } from '../replay/links.js';
 import { PFC_FIRST_LAST } from '../dcerpc/constants.js';
 import { ATTR, CTX, hresultName } from '../fsrvp/codes.js';
 import { FSRVP_OPERATIONS } from '../fsrvp/idl.js';
@@ -162,7 +163,7 @@ export async function runCase(steps: readonly CaseStep[], c: RunContext): Promis
     }
     if (r.fault) {
       out.push({ op: name, result: `fault 0x${r.fault.status.toString(16).padStart(8, '0')}` });
-      c.record.push({ conn: c.conn, fid: '0', n: c.record.length, dir: 's2c', ptype: 'fault', call_id: callId, hex: hex(encodePdu({ ...r.fault, header: { ...r.fault.header, authLength: 0 }, errorAndVerifier: new Uint8Array(0) })) });
+      c.record.push({ conn: c.conn, fid: '0', n: c.record.length, dir: 's2c', ptype: 'fault', call_id: callId, hex: hex(encodePdu({ ...r.fault, header: plainHeader(r.fault.header), errorAndVerifier: new Uint8Array(0) })) });
       continue;
     }
     const head = r.pdus[0];

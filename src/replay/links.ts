@@ -13,7 +13,11 @@ import type { ClientAuth } from '../dcerpc/client-auth.js';
 import type { RpcClient } from '../dcerpc/client.js';
 import { PFC } from '../dcerpc/constants.js';
 import { decodePdu, encodePdu } from '../dcerpc/pdu.js';
-import type { RequestPdu } from '../dcerpc/pdu-types.js';
+import type { PduHeader, RequestPdu } from '../dcerpc/pdu-types.js';
+
+/** A header for re-encoding a PDU without its verifier: frag_length and auth_length recomputed. */
+export const plainHeader = (h: PduHeader): { pfcFlags: number; drep: PduHeader['drep']; callId: number } =>
+  ({ pfcFlags: h.pfcFlags, drep: h.drep, callId: h.callId });
 
 export interface ReplayLink {
   /** A captured client PDU (requests already rewritten). */
@@ -68,7 +72,7 @@ export function authenticatedLink(rpc: RpcClient, auth: () => ClientAuth, timeou
       const contexts = pdu.contexts;
       return after(() => rpc.bind({
         contexts, maxXmitFrag: pdu.maxXmitFrag, maxRecvFrag: pdu.maxRecvFrag, callId: pdu.header.callId, auth: auth(), timeoutMs,
-      }).then((ack) => encodePdu(ack.kind === 'bind_ack' ? { ...ack, header: { ...ack.header, authLength: 0 }, authInfo: new Uint8Array(0) } : ack)));
+      }).then((ack) => encodePdu(ack.kind === 'bind_ack' ? { ...ack, header: plainHeader(ack.header), authInfo: new Uint8Array(0) } : ack)));
     }
     if (pdu.kind === 'auth3' || (pdu.kind === 'alter_context' && pdu.header.authLength > 0)) return undefined;
     if (pdu.kind === 'alter_context') {
@@ -89,7 +93,7 @@ export function authenticatedLink(rpc: RpcClient, auth: () => ClientAuth, timeou
     const bigEndian = (first.header.drep[0] & 0x10) === 0;
     const o = { callId: first.header.callId, bigEndian, timeoutMs, ...(first.object !== undefined ? { objectUuid: first.object } : {}) };
     return after(() => rpc.call(first.contextId, first.opnum, stub, o).then((r) => {
-      if (r.fault) return encodePdu({ ...r.fault, header: { ...r.fault.header, authLength: 0 }, errorAndVerifier: new Uint8Array(0) });
+      if (r.fault) return encodePdu({ ...r.fault, header: plainHeader(r.fault.header), errorAndVerifier: new Uint8Array(0) });
       const head = r.pdus[0];
       if (head === undefined) return null;
       return encodePdu({
