@@ -9,7 +9,7 @@
  * A case is data (`CaseStep[]`): it re-runs the same way, which is what minimization needs.
  */
 import { randomUUID } from 'node:crypto';
-import type { RpcClient } from '../dcerpc/client.js';
+import type { CallResult, RpcClient } from '../dcerpc/client.js';
 import { encodePdu } from '../dcerpc/pdu.js';
 import { plainHeader } from '../replay/links.js';
 import { PFC_FIRST_LAST } from '../dcerpc/constants.js';
@@ -32,6 +32,11 @@ export interface CaseStep {
   readonly contextId?: number;
   /** Mutate the encoded stub with this seed. */
   readonly mutationSeed?: number;
+  /**
+   * Send the request PDU as two transport messages, cut at this fraction of its length (two SMB
+   * writes on a pipe, two messages on an external pipe socket, two segments on TCP).
+   */
+  readonly splitAt?: number;
 }
 
 /** What a case learnt and left: the janitor undoes it. */
@@ -80,7 +85,7 @@ export function generateCase(g: Rng, shareCount: number): CaseStep[] {
     const s = steps[at] as CaseStep;
     const op = FSRVP_OPERATIONS[s.opnum];
     if (!op) continue;
-    switch (g.below(7)) {
+    switch (g.below(8)) {
       case 0: case 1: {
         // One field replaced by a generated value of its type (or another slot).
         const generated = op.request.generate(g, 0) as Record<string, unknown>;
@@ -97,6 +102,9 @@ export function generateCase(g: Rng, shareCount: number): CaseStep[] {
         break;
       case 5:
         steps.splice(at, 0, s);
+        break;
+      case 6:
+        steps[at] = { ...s, splitAt: 0.05 + g.below(90) / 100 };
         break;
       default:
         if (steps.length > 1) steps.splice(at, 1);
@@ -147,14 +155,16 @@ export async function runCase(steps: readonly CaseStep[], c: RunContext): Promis
     if (s.mutationSeed !== undefined) stub = mutate(stub, new Rng(s.mutationSeed), 3).bytes;
     const callId = c.rpc.allocateCallId();
     const opnum = s.wireOpnum ?? s.opnum;
-    const name = s.wireOpnum !== undefined ? `opnum${s.wireOpnum}` : op.name;
+    const name = `${s.wireOpnum !== undefined ? `opnum${s.wireOpnum}` : op.name}${s.splitAt !== undefined ? '(split)' : ''}`;
     c.record.push({
       conn: c.conn, fid: '0', n: c.record.length, dir: 'c2s', ptype: 'request', call_id: callId, opnum, op: name,
       hex: hex(encodePdu({ kind: 'request', header: { callId, pfcFlags: PFC_FIRST_LAST }, allocHint: stub.length, contextId: s.contextId ?? 0, opnum, stubAndVerifier: stub })),
     });
     let r;
     try {
-      r = await c.rpc.call(s.contextId ?? 0, opnum, stub, { callId, timeoutMs: c.timeoutMs });
+      r = s.splitAt === undefined
+        ? await c.rpc.call(s.contextId ?? 0, opnum, stub, { callId, timeoutMs: c.timeoutMs })
+        : await splitCall(c.rpc, s.contextId ?? 0, opnum, stub, callId, s.splitAt, c.timeoutMs);
     } catch (e) {
       const closed = c.rpc.isClosed;
       out.push({ op: name, result: closed ? 'closed' : 'unanswered' });
@@ -177,6 +187,19 @@ export async function runCase(steps: readonly CaseStep[], c: RunContext): Promis
     learn(op.response as NdrType<unknown>, r.stub, op.name, value, c, learnt);
   }
   return out;
+}
+
+/** A call whose (first) request PDU goes out as two transport messages. */
+async function splitCall(rpc: RpcClient, contextId: number, opnum: number, stub: Uint8Array, callId: number, at: number, timeoutMs: number): Promise<CallResult> {
+  const pdus = rpc.buildRequest(contextId, opnum, stub, { callId });
+  for (const [i, pdu] of pdus.entries()) {
+    if (i === 0) {
+      const cut = Math.max(1, Math.min(pdu.length - 1, Math.floor(pdu.length * at)));
+      rpc.sendRaw(pdu.subarray(0, cut));
+      rpc.sendRaw(pdu.subarray(cut));
+    } else rpc.sendRaw(pdu);
+  }
+  return rpc.readResponse(callId, timeoutMs);
 }
 
 /** Reads the ids a successful Start, Add or GetShareMapping returned. */
