@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: throughput figures printed as rates and as ratios to a reference measured in
- * the same run. Sections: ndr, tcp, cycle, startup, samba, multi (see --help).
+ * the same run. Sections: ndr, tcp, cycle, startup, samba, multi, smb (see --help).
  */
 import { benchNdr } from './bench/ndr.js';
 import { benchTcp } from './bench/tcp.js';
@@ -15,6 +15,8 @@ Sections (all by default):
   startup  agent start-up time with 10,000 persisted shadow copies
   samba    ours vs Samba's rpcd_fsrvp through a private smbd (needs root and Samba)
   multi    8-share/8-subvolume sets through that smbd: Commit, Expose, Add vs Samba, and vs our 1-share set
+  smb      GetSupportedVersion over our SMB client vs rpcclient on the same smbd; sealed and signed
+           DCE/RPC vs unauthenticated (calls and full cycles)
 
 Options:
   --only LIST    run only these sections
@@ -44,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
     ['startup', './bench/startup.js', 'benchStartup'],
     ['samba', './bench/samba.js', 'benchSamba'],
     ['multi', './bench/samba-multi.js', 'benchSambaMulti'],
+    ['smb', './bench/smb.js', 'benchSmb'],
   ] as const) {
     try {
       const m = (await import(mod)) as Record<string, Section>;

@@ -22,6 +22,7 @@ same smbd. Prints coverage and findings; each finding's PDUs go to DIR (default 
   --iterations N    default 200
   --agent           fuzz our agent behind smbd instead of rpcd_fsrvp
   --pipe-mode M     transceive (default) or write-read
+  --timeout MS      per call (default 10000)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -41,6 +42,12 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(seed) || !Number.isInteger(iterations) || iterations < 1) throw new Error('--seed and --iterations take integers');
   console.log(`starting a private Samba (${mode === 'samba' ? "rpcd_fsrvp serves FssagentRpc" : 'our agent serves FssagentRpc'}) …`);
   const h = await SambaHarness.start({ mode, seqTimeout: 5 });
+  const stopOnSignal = (sig: NodeJS.Signals): void => {
+    console.error(`fuzz-samba: ${sig}: stopping Samba`);
+    void h.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
   try {
     if (mode === 'agent') await startTestAgent(h);
     const opener = targetOpener({ kind: 'smb', host: '127.0.0.1', port: 445, smbMode: pipeMode }, { user: h.admin.name, domain: 'FSRVPH', password: h.admin.password });
@@ -48,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
     let r;
     try {
       r = await fuzzLive({
-        open: () => opener.open(), seed, iterations, shares: [SHARE], serverName: '127.0.0.1', timeoutMs: 30_000,
+        open: () => opener.open(), seed, iterations, shares: [SHARE], serverName: '127.0.0.1', timeoutMs: Number(opt('--timeout') ?? 10_000),
         onProgress: (d, rate) => process.stderr.write(`\r  ${d}/${iterations} cases, ${rate.toFixed(1)}/s`),
       });
     } finally {
