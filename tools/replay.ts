@@ -8,6 +8,7 @@ import { replay, type PduVerdict } from '../src/replay/replay.js';
 import { isLoopbackHost } from '../src/sys/loopback.js';
 
 const HELP = `usage: fsrvp-replay CAPTURE.jsonl [options]
+       fsrvp-replay import CAPTURE.pcap[ng] [-o OUT.jsonl] [options]   (see import --help)
 
 Replays the client PDUs of a capture against a running agent (TCP, loopback only) and compares
 every server PDU with the captured one: identical (same bytes), equivalent (differs only in
@@ -78,7 +79,13 @@ async function main(argv: string[]): Promise<number> {
   return report.counts.different + report.counts.missing === 0 ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+// Subcommands (kept apart from the replay options above): `import` turns a pcap into a capture.
+async function dispatch(argv: string[]): Promise<number> {
+  if (argv[0] === 'import') return (await import('./replay-import.js')).runImport(argv.slice(1));
+  return main(argv);
+}
+
+dispatch(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
   if (e instanceof CaptureError) {
     console.error(`fsrvp-replay: ${e.message}`);
     process.exit(2);
