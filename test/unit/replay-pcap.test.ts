@@ -4,7 +4,10 @@ import { PcapError, readCaptureFile } from '../../src/replay/pcap.js';
 import { LINKTYPE, tcpSegment, type TcpSegment } from '../../src/replay/pcap-packet.js';
 import { TcpReassembler, type StreamEvent } from '../../src/replay/pcap-tcp.js';
 import { importCapture } from '../../src/replay/pcap-import.js';
-import { cat, ethernet, ipv4Tcp, ipv6Tcp, nullLoop, pcapFile, pcapngFile, sll, sll2, type Seg } from '../helpers/pcap-build.js';
+import { newSmbStats, SmbFlow } from '../../src/replay/pcap-smb.js';
+import {
+  cat, createReq, createResp, ethernet, fileId, ipv4Tcp, ipv6Tcp, nbt, nullLoop, pcapFile, pcapngFile, readReq, readResp, sll, sll2, writeReq, type Seg,
+} from '../helpers/pcap-build.js';
 
 const seg = (s: Seg) => ({ ok: true as const, segment: expect.objectContaining({ srcPort: s.sport, dstPort: s.dport, seq: s.seq }) });
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -186,5 +189,38 @@ describe('totality (fast-check)', () => {
         if (!(e instanceof PcapError)) throw e;
       }
     }), { numRuns: 1500 });
+  });
+  it('SmbFlow: damaged SMB2 messages (any direction, any split) are counted, never thrown', () => {
+    const f = fileId(3);
+    const msgs = [createReq(1n, 'FssagentRpc'), createResp(1n, f), writeReq(2n, f, new Uint8Array(40)), readReq(3n, f), readResp(3n, new Uint8Array(30))];
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.nat(msgs.length - 1), fc.array(fc.tuple(fc.nat(400), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.nat(200), fc.boolean()), { maxLength: 8 }),
+      (plan) => {
+        const s = new SmbFlow({ keep: () => true, keys: new Map(), stats: newSmbStats() });
+        for (const [i, flips, cut, fromClient] of plan) {
+          const m = new Uint8Array(nbt(msgs[i]!));
+          for (const [o, v] of flips) if (o < m.length) m[o] = v;
+          s.push(fromClient, m.subarray(0, Math.min(m.length, cut + 4)));
+          s.push(fromClient, m.subarray(Math.min(m.length, cut + 4)));
+        }
+      },
+    ), { numRuns: 1500 });
+  });
+  it('TcpReassembler: any segment sequence is taken, buffering stays within its bound', () => {
+    fc.assert(fc.property(fc.array(fc.record({
+      fromClient: fc.boolean(), seq: fc.nat(0xffffffff), flags: fc.constantFrom(0x02, 0x12, 0x18, 0x11, 0x04, 0x10), len: fc.nat(64),
+    }), { maxLength: 40 }), (segs) => {
+      const r = new TcpReassembler({ isServerPort: (p) => p === 445, maxBuffered: 256 });
+      let delivered = 0;
+      for (const x of segs) {
+        const evs = r.push({
+          src: '127.0.0.1', dst: '127.0.0.1', srcPort: x.fromClient ? 5000 : 445, dstPort: x.fromClient ? 445 : 5000,
+          seq: x.seq, ack: 0, flags: x.flags, payload: new Uint8Array(x.len),
+        }, 0, 0);
+        for (const e of evs) if (e.kind === 'data') delivered += e.bytes.length;
+      }
+      r.finish(0, 0);
+      expect(delivered).toBeLessThanOrEqual(segs.reduce((n, x) => n + x.len, 0));
+    }), { numRuns: 2000 });
   });
 });
