@@ -80,7 +80,11 @@ function ciphersFor(key: Uint8Array): CipherId[] {
 
 /** The SMB side of one TCP connection. */
 export class SmbFlow {
-  private readonly bufs: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
+  /** Bytes received but not yet a whole message, kept as chunks until enough are there. */
+  private readonly bufs: [Uint8Array[], Uint8Array[]] = [[], []];
+  private readonly have: [number, number] = [0, 0];
+  /** Bytes needed before framing is tried again (the current message's size, once known). */
+  private readonly need: [number, number] = [4, 4];
   private readonly resync: [boolean, boolean] = [false, false];
   private readonly pipes = new Map<string, string>();
   private readonly pending = new Map<bigint, PendingRequest>();
@@ -93,9 +97,13 @@ export class SmbFlow {
   /** Bytes of one direction, in order; returns the pipe bytes they complete. */
   push(fromClient: boolean, bytes: Uint8Array): PipeChunk[] {
     const i = fromClient ? 0 : 1;
-    const prev = this.bufs[i];
-    let buf = prev.length === 0 ? bytes : concat(prev, bytes);
+    this.bufs[i].push(new Uint8Array(bytes));
+    this.have[i] += bytes.length;
     const out: PipeChunk[] = [];
+    // A large message arriving in many segments is joined once, when complete.
+    if (this.have[i] < this.need[i]) return out;
+    let buf = this.bufs[i].length === 1 ? (this.bufs[i][0] as Uint8Array) : concatAll(this.bufs[i], this.have[i]);
+    this.need[i] = 4;
     for (;;) {
       if (this.resync[i]) {
         const at = findMessageStart(buf);
@@ -106,23 +114,32 @@ export class SmbFlow {
         buf = buf.subarray(at);
         this.resync[i] = false;
       }
-      if (buf.length < 4) break;
+      if (buf.length < 8) {
+        this.need[i] = 8;
+        break;
+      }
       const len = ((buf[1] as number) << 16) | ((buf[2] as number) << 8) | (buf[3] as number);
-      if (buf.length < 4 + len) break;
+      if (buf.length < 4 + len) {
+        this.need[i] = 4 + len;
+        break;
+      }
       const type = buf[0] as number;
       const msg = buf.subarray(4, 4 + len);
       buf = buf.subarray(4 + len);
       // Session request/response and keepalive (port 139) carry no SMB.
       if (type === NBT_MESSAGE) this.message(fromClient, msg, out);
     }
-    this.bufs[i] = new Uint8Array(buf);
+    this.bufs[i] = buf.length > 0 ? [buf] : [];
+    this.have[i] = buf.length;
     return out;
   }
 
   /** Bytes of a direction went missing: find the next message by its signature. */
   gap(fromClient: boolean): void {
     const i = fromClient ? 0 : 1;
-    this.bufs[i] = new Uint8Array(0);
+    this.bufs[i] = [];
+    this.have[i] = 0;
+    this.need[i] = 8;
     this.resync[i] = true;
     this.opts.stats.resyncs++;
   }
@@ -292,10 +309,13 @@ export class SmbFlow {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const c = new Uint8Array(a.length + b.length);
-  c.set(a);
-  c.set(b, a.length);
+function concatAll(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const c = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    c.set(p, o);
+    o += p.length;
+  }
   return c;
 }
 
