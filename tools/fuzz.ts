@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 /**
- * fsrvp-fuzz: structure-aware fuzzing of the FSRVP decoders (in process) and of a running agent
- * over TCP. Deterministic per seed; findings are written as JSON lines that `--replay` re-runs.
+ * fsrvp-fuzz: structure-aware fuzzing of the FSRVP decoders (in process), of a running agent's
+ * PDU handling over TCP, and stateful live fuzzing of any FSRVP server over any transport.
+ * Deterministic per seed; findings are written as JSON lines (and, for live, replay fixtures).
  */
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fuzzNdr, replayNdrFinding } from '../src/fuzz/ndr-target.js';
+import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from '../src/cli/credentials.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, describeTarget, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
 
 const HELP = `usage: fsrvp-fuzz <target> [options]
 
@@ -13,13 +17,26 @@ Targets:
                   anything but NdrError is a finding
   server          send mutated PDUs (bind, requests, fragments) to a running agent over TCP and
                   check that it answers or closes, never hangs, and keeps serving other connections
+  live            stateful fuzzing of any FSRVP server over any transport (below): life cycles
+                  on real shares (--share) with the server's ids patched into later requests and
+                  one or two steps mutated; a janitor undoes every set, a canary connection must
+                  keep answering; findings are minimized and saved as replay fixtures
 
 Options:
   --seed N          first seed (default: time-based, printed so a run can be repeated)
   --iterations N    cases to run (default 100000 for ndr, 2000 for server)
-  --host H --port P agent address for 'server' (loopback only; default 127.0.0.1:7135)
+  --host H --port P agent address for 'server' (default 127.0.0.1:7135)
   --findings FILE   append findings as JSON lines (default: fuzz-findings.jsonl)
   --help            this text
+
+'live' options (default 200 cases):
+  --share NAME      a share the cases may shadow copy (repeatable; required)
+  --server NAME     host part of the UNC names sent (default: the --smb host, else 127.0.0.1)
+  --batch N         canary probe every N cases (default 10)
+  --fixtures DIR    where each finding's PDUs go as a replay fixture (default: fuzz-fixtures)
+  --timeout MS      per call (default 30000)
+${TARGET_HELP}
+${AUTH_HELP}
 
   fsrvp-fuzz replay FILE   re-run recorded ndr findings and say which still reproduce
 
@@ -70,13 +87,18 @@ async function main(argv: string[]): Promise<number> {
     for (const f of r.findings) appendFileSync(findingsFile, JSON.stringify({ seed, ...f }) + '\n');
     return r.findings.length ? 1 : 0;
   }
+  if (target === 'live') return live(argv.slice(1), seed, findingsFile);
   if (target === 'replay') {
     const file = argv[1];
-    if (!file) throw new Error('replay needs a findings file');
+    if (!file) throw new TargetUsageError('replay needs a findings file');
     let failing = 0;
     const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
     for (const line of lines) {
-      const f = JSON.parse(line) as { target: string; input: string; iteration: number };
+      const f = JSON.parse(line) as { target: string; input: string; iteration: number; fixture?: string };
+      if (f.target === 'live' || f.target === undefined) {
+        console.log(`live #${f.iteration}: a server finding; replay it with fsrvp-replay ${f.fixture ?? '(fixture)'} and the campaign's target options`);
+        continue;
+      }
       const err = replayNdrFinding(f.target, f.input);
       console.log(`${f.target} #${f.iteration}: ${err ?? 'fixed (decodes or fails with NdrError)'}`);
       if (err) failing++;
@@ -89,7 +111,67 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+async function live(argv: string[], seed: number, findingsFile: string): Promise<number> {
+  const t: TargetArgs = {};
+  const a: AuthArgs = {};
+  const shares: string[] = [];
+  let server: string | undefined;
+  let iterations = 200;
+  let batch = 10;
+  let timeoutMs = 30_000;
+  let fixtures = 'fuzz-fixtures';
+  for (let i = 0; i < argv.length; i++) {
+    const took = parseAuthOption(argv, i, a) || parseTargetOption(argv, i, t);
+    if (took > 0) {
+      i += took - 1;
+      continue;
+    }
+    const name = argv[i] as string;
+    const v = argv[++i];
+    if (v === undefined) throw new TargetUsageError(`${name} needs a value`);
+    if (name === '--share') shares.push(v);
+    else if (name === '--server') server = v;
+    else if (name === '--iterations') iterations = int(v, 0, name);
+    else if (name === '--batch') batch = Math.max(1, int(v, 10, name));
+    else if (name === '--timeout') timeoutMs = Math.max(1, int(v, 30_000, name));
+    else if (name === '--fixtures') fixtures = v;
+    else if (name === '--seed' || name === '--findings') continue;
+    else throw new TargetUsageError(`unknown option ${name}`);
+  }
+  if (shares.length === 0) throw new TargetUsageError('live needs --share NAME (a share the cases may shadow copy)');
+  checkTarget(t);
+  const { credentials, auth } = await clientSecurity(a, { smbLogon: t.kind === 'smb' });
+  const opener = targetOpener(t, credentials);
+  const { fuzzLive } = await import('../src/fuzz/live.js');
+  console.log(`fsrvp-fuzz live: ${describeTarget(t)}${auth ? ` (${a.mechanism}, ${a.level ?? 'privacy'})` : ''}, shares ${shares.join(', ')}, seed ${seed}, ${iterations} cases`);
+  let r;
+  try {
+    r = await fuzzLive({
+      open: () => opener.open(), seed, iterations, shares, batch, timeoutMs,
+      serverName: server ?? (t.kind === 'smb' ? t.host as string : '127.0.0.1'),
+      ...(auth ? { auth } : {}),
+      onProgress: (d, rate) => process.stderr.write(`\r  ${d}/${iterations} cases, ${rate.toFixed(1)}/s`),
+    });
+  } finally {
+    process.stderr.write('\n');
+    await opener.close();
+  }
+  console.log(`  ${r.cases} cases, ${r.calls} calls in ${r.seconds.toFixed(1)} s (${r.perSecond.toFixed(1)} cases/s); ${r.setsCreated} sets created and cleaned up; canary ${r.canaryAlive ? 'alive' : 'DEAD'}`);
+  console.log('  coverage (PDU type:operation:result  count):');
+  for (const [k, n] of Object.entries(r.coverage).sort()) console.log(`    ${k.padEnd(64)} ${n}`);
+  for (const f of r.findings) {
+    mkdirSync(fixtures, { recursive: true });
+    const file = join(fixtures, `live-${seed}-${f.iteration}-${f.kind}.jsonl`);
+    writeFileSync(file, f.capture.map((p) => JSON.stringify(p)).join('\n') + '\n');
+    appendFileSync(findingsFile, JSON.stringify({ target: 'live', seed, iteration: f.iteration, kind: f.kind, detail: f.detail, steps: f.steps, fixture: file }) + '\n');
+    console.log(`  finding: case ${f.iteration} ${f.kind}: ${f.detail}\n    ${f.steps.length} steps after minimizing; fixture ${file} (fsrvp-replay ${file} …)`);
+  }
+  console.log(`  ${r.findings.length} findings`);
+  return r.findings.length ? 1 : 0;
+}
+
 main(process.argv.slice(2)).then((c) => process.exit(c), (e: unknown) => {
+  const usage = e instanceof TargetUsageError || e instanceof AuthUsageError;
   console.error(`fsrvp-fuzz: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(2);
+  process.exit(usage ? 2 : 1);
 });

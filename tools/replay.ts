@@ -1,22 +1,27 @@
 #!/usr/bin/env node
 /**
  * fsrvp-replay: replays the client side of a captured FSRVP session (JSON lines, one PDU each,
- * as in fixtures/samba/) against an agent over TCP and checks every answer against the capture.
+ * as in fixtures/samba/) against any FSRVP server (TCP, SMB, an external RPC pipe socket) and
+ * checks every answer against the capture.
  */
 import { CaptureError, loadCapture } from '../src/replay/capture.js';
 import { replay, type PduVerdict } from '../src/replay/replay.js';
-import { isLoopbackHost } from '../src/sys/loopback.js';
+import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from '../src/cli/credentials.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
 
 const HELP = `usage: fsrvp-replay CAPTURE.jsonl [options]
        fsrvp-replay import CAPTURE.pcap[ng] [-o OUT.jsonl] [options]   (see import --help)
 
-Replays the client PDUs of a capture against a running agent (TCP, loopback only) and compares
-every server PDU with the captured one: identical (same bytes), equivalent (differs only in
-values a server chooses: GUIDs, times, association group, names), different, or missing.
-Server-chosen GUIDs are learnt from the answers and substituted into later requests.
+Replays the client PDUs of a capture against a running FSRVP server and compares every server
+PDU with the captured one: identical (same bytes), equivalent (differs only in values a server
+chooses: GUIDs, times, association group, names), different, or missing. Server-chosen GUIDs are
+learnt from the answers and substituted into later requests. One connection per captured pipe.
+
+${TARGET_HELP}
+${AUTH_HELP}  With --auth, each connection binds with its own security context and every request
+  goes out signed or sealed; answers are compared after verifying and unsealing them.
 
 Options:
-  --port P                agent TCP port (default 7135); --host H (default 127.0.0.1)
   --share CAPTURED=LIVE   map a share name of the capture to one the agent serves (repeatable)
   --server NAME           host part to put in UNC names of rewritten requests
   --verbose               print every difference, volatile ones included
@@ -32,22 +37,25 @@ async function main(argv: string[]): Promise<number> {
     return argv.length === 0 ? 2 : 0;
   }
   let file: string | undefined;
-  let host = '127.0.0.1';
-  let port = 7135;
+  const target: TargetArgs = {};
+  const authArgs: AuthArgs = {};
   let serverName: string | undefined;
   let verbose = false;
   let json = false;
   const shareMap: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
+    const took = parseAuthOption(argv, i, authArgs) || parseTargetOption(argv, i, target);
+    if (took > 0) {
+      i += took - 1;
+      continue;
+    }
     const a = argv[i] as string;
     const value = (): string => {
       const v = argv[++i];
       if (v === undefined) throw new CaptureError(`${a} needs a value`);
       return v;
     };
-    if (a === '--port') port = Number(value());
-    else if (a === '--host') host = value();
-    else if (a === '--server') serverName = value();
+    if (a === '--server') serverName = value();
     else if (a === '--share') {
       const [from, to] = value().split('=');
       if (!from || !to) throw new CaptureError('--share takes CAPTURED=LIVE');
@@ -58,9 +66,10 @@ async function main(argv: string[]): Promise<number> {
     else file = a;
   }
   if (!file) throw new CaptureError('which capture? (see --help)');
-  if (!isLoopbackHost(host)) throw new CaptureError('--host: loopback addresses only');
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CaptureError('--port takes 1..65535');
+  checkTarget(target);
   const records = loadCapture(file);
+  const { credentials, auth } = await clientSecurity(authArgs, { smbLogon: target.kind === 'smb' });
+  const opener = targetOpener(target, credentials);
   const print = (v: PduVerdict): void => {
     if (json) return;
     const mark = { identical: '=', equivalent: '~', different: '!', missing: '?' }[v.verdict];
@@ -70,7 +79,14 @@ async function main(argv: string[]): Promise<number> {
       console.log(`      ${d.path}: captured ${d.captured}, live ${d.live}${d.volatile ? ' (volatile)' : ''}`);
     }
   };
-  const report = await replay(records, { host, port, shareMap, serverName, onVerdict: print });
+  let report;
+  try {
+    report = await replay(records, {
+      open: () => opener.open(), shareMap, serverName, onVerdict: print, ...(auth !== undefined ? { auth } : {}),
+    });
+  } finally {
+    await opener.close();
+  }
   if (json) console.log(JSON.stringify(report, null, 2));
   else {
     const c = report.counts;
@@ -86,7 +102,7 @@ async function dispatch(argv: string[]): Promise<number> {
 }
 
 dispatch(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
-  if (e instanceof CaptureError) {
+  if (e instanceof CaptureError || e instanceof AuthUsageError || e instanceof TargetUsageError) {
     console.error(`fsrvp-replay: ${e.message}`);
     process.exit(2);
   }

@@ -70,13 +70,19 @@ async function prompt(question: string): Promise<string> {
   }
 }
 
-/** The ClientAuth the options ask for, or undefined without --auth. */
-export async function authFromArgs(a: AuthArgs, env: NodeJS.ProcessEnv = process.env): Promise<ClientAuth | undefined> {
-  if (a.mechanism === undefined) {
-    if (a.level !== undefined || a.user !== undefined) throw new AuthUsageError('--level and -U need --auth');
+/** An account and its password, as -U and the password sources give them. */
+export interface UserCredentials {
+  readonly user: string;
+  readonly domain: string;
+  readonly password: string;
+}
+
+/** The credentials of -U (the password from --password-file, FSRVP_PASSWORD or a prompt), or undefined without -U. */
+export async function credentialsFromArgs(a: AuthArgs, env: NodeJS.ProcessEnv = process.env): Promise<UserCredentials | undefined> {
+  if (a.user === undefined) {
+    if (a.passwordFile !== undefined) throw new AuthUsageError('--password-file needs -U DOMAIN\\USER');
     return undefined;
   }
-  if (a.user === undefined) throw new AuthUsageError('--auth needs -U DOMAIN\\USER');
   const { user, domain } = parseUserName(a.user);
   let password: string;
   if (a.passwordFile !== undefined) {
@@ -89,5 +95,47 @@ export async function authFromArgs(a: AuthArgs, env: NodeJS.ProcessEnv = process
   } else {
     password = await prompt(`password for ${domain ? `${domain}\\` : ''}${user}: `);
   }
-  return clientAuth({ mechanism: a.mechanism, level: a.level ?? 'privacy', credentials: { user, domain, password } });
+  return { user, domain, password };
 }
+
+/**
+ * A maker of fresh security contexts (one per connection) for the options, or undefined without
+ * --auth. `userWithoutAuth`: -U alone is fine (it is the SMB account of --smb).
+ */
+export function authFactory(a: AuthArgs, credentials: UserCredentials | undefined, o: { userWithoutAuth?: boolean } = {}): (() => ClientAuth) | undefined {
+  if (a.mechanism === undefined) {
+    if (a.level !== undefined) throw new AuthUsageError('--level needs --auth');
+    if (a.user !== undefined && o.userWithoutAuth !== true) throw new AuthUsageError('-U needs --auth (or --smb, whose logon it is)');
+    return undefined;
+  }
+  if (credentials === undefined) throw new AuthUsageError('--auth needs -U DOMAIN\\USER');
+  const mechanism = a.mechanism;
+  const level = a.level ?? 'privacy';
+  return () => clientAuth({ mechanism, level, credentials });
+}
+
+/** The ClientAuth the options ask for (reading -U's password), or undefined without --auth. */
+export async function authFromArgs(a: AuthArgs, env: NodeJS.ProcessEnv = process.env, o: { userWithoutAuth?: boolean } = {}): Promise<ClientAuth | undefined> {
+  if (a.mechanism !== undefined && a.user === undefined) throw new AuthUsageError('--auth needs -U DOMAIN\\USER');
+  const make = authFactory(a, a.mechanism !== undefined ? await credentialsFromArgs(a, env) : undefined, o);
+  return make?.();
+}
+
+/**
+ * What the client tools need from the authentication options: the credentials (read only when
+ * something uses them: --auth, or the SMB logon of --smb) and the context maker for --auth.
+ * Bad combinations fail before any password is asked for.
+ */
+export async function clientSecurity(a: AuthArgs, o: { smbLogon: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<{
+  credentials: UserCredentials | undefined;
+  auth: (() => ClientAuth) | undefined;
+}> {
+  authFactory(a, FAKE, { userWithoutAuth: o.smbLogon });
+  if (o.smbLogon && a.user === undefined) throw new AuthUsageError('--smb needs -U DOMAIN\\USER (the SMB logon)');
+  if (a.mechanism !== undefined && a.user === undefined) throw new AuthUsageError('--auth needs -U DOMAIN\\USER');
+  const credentials = a.mechanism !== undefined || o.smbLogon ? await credentialsFromArgs(a, env) : undefined;
+  return { credentials, auth: authFactory(a, credentials, { userWithoutAuth: o.smbLogon }) };
+}
+
+/** Stands in for credentials while only the option combination is checked. */
+const FAKE: UserCredentials = { user: '', domain: '', password: '' };

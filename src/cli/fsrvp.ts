@@ -4,19 +4,22 @@
  * and the operator's snapshot tools.
  */
 import { FsrvpCallError, FsrvpClient } from '../client/fsrvp-client.js';
-import { CTX, hresultName } from '../fsrvp/codes.js';
+import { CTX, HRESULT, hresultName } from '../fsrvp/codes.js';
 import { ConfigError } from './config.js';
 import { RestoreError } from '../storage/retention.js';
 import { runSnapshots, SnapshotsUsageError } from './snapshots.js';
 import { packageVersion } from './version.js';
-import { isLoopbackHost } from '../sys/loopback.js';
-import { AUTH_HELP, AuthUsageError, authFromArgs, parseAuthOption, type AuthArgs } from './credentials.js';
+import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from './credentials.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, parseTargetOption, targetOpener, type TargetArgs } from './target.js';
+import { SmbError } from '../smb/index.js';
+import { NpaClientError } from '../transport/npa-client.js';
 import { RpcAuthError } from '../dcerpc/client-auth.js';
 import { RpcFault } from '../dcerpc/interface.js';
 
-const HELP = `usage: fsrvp <command> [arguments] [--host H] [--port P] [--server NAME]
+const HELP = `usage: fsrvp <command> [arguments] [--tcp HOST:PORT | --smb //HOST -U DOMAIN\\USER | --unix SOCKET]
 
-Talks to an fsrvpd TCP listener (default 127.0.0.1:7135; loopback only).
+Talks to an FSRVP server: fsrvpd's TCP listener (default 127.0.0.1:7135), any FSRVP server over
+SMB (Windows, ONTAP, Samba, fsrvpd behind smbd), or an external RPC pipe socket.
 
 Commands:
   cycle SHARE...             the whole life cycle, printing each step: set context, start, add,
@@ -35,10 +38,10 @@ Commands:
   snapshots list|restore|prune
                              retained snapshots (local; see fsrvp snapshots --help)
 
+${TARGET_HELP}
 Options:
-  --host H, --port P         agent address (default 127.0.0.1:7135)
-  --server NAME              host part of the UNC names sent (default 127.0.0.1); the agent
-                             never contacts it
+  --server NAME              host part of the UNC names sent (default: the --smb host, else
+                             127.0.0.1); the server never contacts it
   -h, --help                 this text
   --version                  print the version
 
@@ -58,8 +61,7 @@ class UsageError extends Error {}
 
 interface Parsed {
   positional: string[];
-  host: string;
-  port: number;
+  target: TargetArgs;
   server: string;
   rw: boolean;
   keep: boolean;
@@ -68,9 +70,10 @@ interface Parsed {
 }
 
 function parse(argv: string[]): Parsed {
-  const p: Parsed = { positional: [], host: '127.0.0.1', port: 7135, server: '127.0.0.1', rw: false, keep: false, context: CTX.BACKUP, auth: {} };
+  let server: string | undefined;
+  const p: Parsed = { positional: [], target: {}, server: '', rw: false, keep: false, context: CTX.BACKUP, auth: {} };
   for (let i = 0; i < argv.length; i++) {
-    const took = parseAuthOption(argv, i, p.auth);
+    const took = parseAuthOption(argv, i, p.auth) || parseTargetOption(argv, i, p.target);
     if (took > 0) {
       i += took - 1;
       continue;
@@ -81,13 +84,7 @@ function parse(argv: string[]): Parsed {
       if (v === undefined) throw new UsageError(`${a} needs a value`);
       return v;
     };
-    if (a === '--host') {
-      p.host = value();
-      if (!isLoopbackHost(p.host)) throw new UsageError('--host: loopback addresses only');
-    } else if (a === '--port') {
-      p.port = Number(value());
-      if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) throw new UsageError('--port takes 1..65535');
-    } else if (a === '--server') p.server = value();
+    if (a === '--server') server = value();
     else if (a === '--rw') p.rw = true;
     else if (a === '--keep') p.keep = true;
     else if (a === '--context') {
@@ -98,6 +95,8 @@ function parse(argv: string[]): Parsed {
     } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
     else p.positional.push(a);
   }
+  checkTarget(p.target);
+  p.server = server ?? (p.target.kind === 'smb' ? p.target.host as string : '127.0.0.1');
   return p;
 }
 
@@ -129,8 +128,18 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command ${cmd}`);
   }
   if (cmd === 'cycle' && p.positional.length === 0) throw new UsageError('cycle needs at least one share');
-  const auth = await authFromArgs(p.auth);
-  const client = await FsrvpClient.connect({ host: p.host, port: p.port, ...(auth !== undefined ? { auth } : {}) });
+  const { credentials, auth: makeAuth } = await clientSecurity(p.auth, { smbLogon: p.target.kind === 'smb' });
+  const auth = makeAuth?.();
+  const opener = targetOpener(p.target, credentials);
+  let client: FsrvpClient;
+  try {
+    client = await FsrvpClient.over(await opener.open(), auth !== undefined ? { auth } : {});
+    const smb = await opener.session?.();
+    if (smb !== undefined) console.error(`fsrvp: ${smb}`);
+  } catch (e) {
+    await opener.close();
+    throw e;
+  }
   try {
     switch (cmd) {
       case 'cycle': {
@@ -183,11 +192,23 @@ async function main(argv: string[]): Promise<number> {
     }
   } finally {
     await client.close();
+    await opener.close();
   }
 }
 
+/** What a failing call usually means, in the words of the person running the command. */
+function callHint(e: FsrvpCallError): string | undefined {
+  const r = e.result >>> 0;
+  if (r === HRESULT.E_ACCESSDENIED) return 'the account is not allowed (needs Administrators or Backup Operators, or a configured SID)';
+  if (r === HRESULT.E_INVALIDARG && (e.op === 'AddToShadowCopySet' || e.op === 'IsPathSupported')) return 'the server has no such share (check the name, or --server for the host part)';
+  if (r === HRESULT.FSRVP_E_NOT_SUPPORTED) return 'the share is on storage the server cannot shadow copy';
+  if (r === HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS) return 'another shadow copy set is being created; wait for it to time out or abort it';
+  if (r === HRESULT.FSRVP_E_BAD_STATE) return 'the set is not in the state this call needs (it may have timed out)';
+  return undefined;
+}
+
 main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
-  if (e instanceof UsageError || e instanceof SnapshotsUsageError || e instanceof ConfigError || e instanceof AuthUsageError) {
+  if (e instanceof UsageError || e instanceof SnapshotsUsageError || e instanceof ConfigError || e instanceof AuthUsageError || e instanceof TargetUsageError) {
     console.error(`fsrvp: ${e.message}\n(see fsrvp --help)`);
     process.exit(2);
   }
@@ -200,7 +221,16 @@ main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
     console.error(`fsrvp: authentication failed: ${e.message}`);
     process.exit(1);
   }
-  if (e instanceof FsrvpCallError || e instanceof RestoreError) {
+  if (e instanceof SmbError || e instanceof NpaClientError) {
+    console.error(`fsrvp: ${e.message}`);
+    process.exit(1);
+  }
+  if (e instanceof FsrvpCallError) {
+    const hint = callHint(e);
+    console.error(`fsrvp: ${e.message}${hint ? `: ${hint}` : ''}`);
+    process.exit(1);
+  }
+  if (e instanceof RestoreError) {
     console.error(`fsrvp: ${e.message}`);
     process.exit(1);
   }

@@ -51,7 +51,14 @@ export class FsrvpClient {
 
   /** Connects and binds the FSRVP interface with NDR20 on context 0. */
   static async connect(opts: ConnectOptions): Promise<FsrvpClient> {
-    const rpc = await RpcClient.connect(opts);
+    return FsrvpClient.over(await RpcClient.connect(opts), opts);
+  }
+
+  /**
+   * Binds FSRVP on an RPC connection opened by other means (an SMB pipe, an external RPC pipe
+   * socket); the client owns it from now on, and closes it when the bind fails.
+   */
+  static async over(rpc: RpcClient, opts: { timeoutMs?: number; auth?: ClientAuth } = {}): Promise<FsrvpClient> {
     try {
       const ack = await rpc.bind({
         contexts: [{ contextId: 0, abstractSyntax: syntaxId(FSRVP_UUID, FSRVP_VERSION.major, FSRVP_VERSION.minor), transferSyntaxes: [NDR20] }],

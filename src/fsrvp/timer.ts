@@ -22,10 +22,14 @@ export interface Scheduler {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** Node's timers; unref'd so a pending sequence timer never keeps a process alive by itself. */
+/**
+ * Node's timers; unref'd so a pending sequence timer never keeps a process alive by itself.
+ * Node fires a delay above 2^31-1 ms after 1 ms: a client's TimeOutInMilliseconds of 0xA0000000
+ * must not time out at once, so longer delays are clamped to the longest Node can wait (24.8 days).
+ */
 export const realScheduler: Scheduler = {
   setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
+    const t = setTimeout(fn, Math.min(ms, MAX_TIMER_MS));
     t.unref();
     return t;
   },

@@ -1,9 +1,12 @@
 /**
- * Replays the client side of a captured FSRVP session against a live agent over TCP and checks
- * every server PDU against the captured one. One TCP connection per captured pipe handle; later
- * requests carry the live server's GUIDs in place of the captured ones.
+ * Replays the client side of a captured FSRVP session against a live server and checks every
+ * server PDU against the captured one. One connection (TCP connection, SMB pipe handle, external
+ * pipe socket) per captured pipe handle; later requests carry the live server's GUIDs in place of
+ * the captured ones. With `auth`, binds and calls run authenticated (src/replay/links.ts).
  */
 import { RpcClient } from '../dcerpc/client.js';
+import type { ClientAuth } from '../dcerpc/client-auth.js';
+import { authenticatedLink, rawLink, type ReplayLink } from './links.js';
 import { decodePdu, encodePdu } from '../dcerpc/pdu.js';
 import type { Pdu } from '../dcerpc/pdu-types.js';
 import { decode, encode, type NdrType } from '../ndr/index.js';
@@ -12,8 +15,12 @@ import { connectionKey, type CapturedPdu } from './capture.js';
 import { compareValues, learnGuids, rewriteValue, type Difference, type Rewriter } from './rewrite.js';
 
 export interface ReplayOptions {
+  /** Opens one RPC connection (default: TCP to host:port). */
+  open?: () => Promise<RpcClient>;
   host?: string;
-  port: number;
+  port?: number;
+  /** A fresh security context per connection: binds and calls run authenticated. */
+  auth?: () => ClientAuth;
   /** Captured share name -> share name on the live server. */
   shareMap?: Record<string, string>;
   /** Host part for UNC names in rewritten requests (default: as captured). */
@@ -68,13 +75,15 @@ function rewriteRequest(bytes: Uint8Array, rw: Rewriter): Uint8Array {
   });
 }
 
-function comparePdus(captured: Pdu, live: Pdu, op: ReturnType<typeof opOf>, rw: Rewriter): Difference[] {
+function comparePdus(captured: Pdu, live: Pdu, op: ReturnType<typeof opOf>, rw: Rewriter, authenticated: boolean): Difference[] {
   if (captured.kind !== live.kind) return [{ path: 'ptype', captured: captured.kind, live: live.kind, volatile: false }];
   if ((captured.kind === 'bind_ack' || captured.kind === 'alter_context_resp') && live.kind === captured.kind) {
     const strip = (p: typeof captured) => ({ ...p, header: { ...p.header, fragLength: 0 } });
     return compareValues(strip(captured), strip(live)).map((d) => ({
       ...d,
-      volatile: d.volatile || d.path === 'assocGroupId' || d.path === 'secondaryAddress' || d.path === 'header.fragLength',
+      volatile: d.volatile || d.path === 'assocGroupId' || d.path === 'secondaryAddress' || d.path === 'header.fragLength' ||
+        // Our own bind asks for header signing; the answer's flag follows.
+        (authenticated && d.path === 'header.pfcFlags'),
     }));
   }
   if (captured.kind === 'response' && live.kind === 'response' && op) {
@@ -97,10 +106,11 @@ export async function replay(records: readonly CapturedPdu[], opts: ReplayOption
     shares: new Map(Object.entries(opts.shareMap ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
     serverName: opts.serverName,
   };
-  const clients = new Map<string, RpcClient>();
+  const clients = new Map<string, ReplayLink>();
+  const open = opts.open ?? (() => RpcClient.connect({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 7135, timeoutMs }));
   const lastOp = new Map<string, ReturnType<typeof opOf>>();
-  const report: ReplayReport = { verdicts: [], counts: { identical: 0, equivalent: 0, different: 0, missing: 0 }, sent: 0 };
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const report: ReplayReport = { verdicts: [], counts: { identical: 0, equivalent: 0, different: 0, missing: 0 }, sent: 0 };
   try {
     for (const [index, rec] of records.entries()) {
       const key = connectionKey(rec);
@@ -108,16 +118,17 @@ export async function replay(records: readonly CapturedPdu[], opts: ReplayOption
       if (rec.dir === 'c2s') {
         let c = clients.get(key);
         if (!c) {
-          c = await RpcClient.connect({ host: opts.host ?? '127.0.0.1', port: opts.port, timeoutMs });
+          const rpc = await open();
+          c = opts.auth !== undefined ? authenticatedLink(rpc, opts.auth, Math.max(timeoutMs, 60_000)) : rawLink(rpc);
           clients.set(key, c);
         }
-        c.sendRaw(rec.ptype === 'request' ? rewriteRequest(bytes, rw) : bytes);
+        await c.send(rec.ptype === 'request' ? rewriteRequest(bytes, rw) : bytes);
         if (rec.ptype === 'request') lastOp.set(key, opOf(rec.opnum));
         report.sent++;
         continue;
       }
       const c = clients.get(key);
-      const liveBytes = c ? await c.readPdu(timeoutMs) : null;
+      const liveBytes = c ? await c.next(timeoutMs).catch(() => null) : null;
       const base = { index, connection: key, ptype: rec.ptype, op: rec.op, callId: rec.call_id };
       let v: PduVerdict;
       if (liveBytes === null) v = { ...base, verdict: 'missing', differences: [] };
@@ -125,7 +136,7 @@ export async function replay(records: readonly CapturedPdu[], opts: ReplayOption
       else {
         let differences: Difference[];
         try {
-          differences = comparePdus(decodePdu(bytes), decodePdu(liveBytes), lastOp.get(key), rw);
+          differences = comparePdus(decodePdu(bytes), decodePdu(liveBytes), lastOp.get(key), rw, opts.auth !== undefined);
         } catch (e) {
           differences = [{ path: 'pdu', captured: rec.hex, live: Buffer.from(liveBytes).toString('hex'), volatile: false }];
           differences.push({ path: 'decode', captured: '', live: String(e), volatile: false });

@@ -46,7 +46,7 @@ describe('client authentication options', () => {
 
   it('says what is missing: -U with --auth, --auth with --level, a password without a terminal', async () => {
     await expect(authFromArgs({ mechanism: 'ntlm' }, {})).rejects.toThrow(/needs -U/);
-    await expect(authFromArgs({ level: 'privacy' }, {})).rejects.toThrow(/need --auth/);
+    await expect(authFromArgs({ level: 'privacy' }, {})).rejects.toThrow(/needs --auth/);
     expect(await authFromArgs({}, {})).toBeUndefined();
     if (!process.stdin.isTTY) await expect(authFromArgs({ mechanism: 'ntlm', user: 'a' }, {})).rejects.toThrow(/FSRVP_PASSWORD/);
   });

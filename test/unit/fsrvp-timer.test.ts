@@ -311,3 +311,14 @@ describe('a set in creation expires whatever is done to other sets (Samba mode)'
     expect(fired).toEqual(['b', 'a']);
   });
 });
+
+describe('the real scheduler with a client timeout beyond what Node can wait', () => {
+  it('a TimeOutInMilliseconds above 2^31-1 (found by fsrvp-fuzz live) does not expire at once', async () => {
+    const { withDeadline } = await import('../../src/fsrvp/deadline.js');
+    const { realScheduler } = await import('../../src/fsrvp/timer.js');
+    const work = () => new Promise<string>((r) => setTimeout(() => r('done'), 30));
+    for (const ms of [2_708_614_257, 0xffffffff]) {
+      expect(await withDeadline(realScheduler, ms, 10, work)).toEqual({ kind: 'ok', value: 'done' });
+    }
+  });
+});
