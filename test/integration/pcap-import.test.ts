@@ -115,7 +115,7 @@ describe('importing a tshark capture of rpcclient against FssagentRpc', () => {
     expect(byConnection(recorded)).toContain(added[0]);
   });
 
-  it('the FssagentRpc PDUs are those our agent recorded on the Samba socket, and replay over TCP with nothing different', async () => {
+  it('the FssagentRpc PDUs are those our agent recorded on the Samba socket, and replay over TCP and SMB with nothing different', async () => {
     const out = join(dir, 'session.jsonl');
     expect(runImport([capture, '-o', out, '--quiet'])).toBe(0);
     // Without keys, only the rpcclient session (not encrypted).
@@ -136,5 +136,10 @@ describe('importing a tshark capture of rpcclient against FssagentRpc', () => {
     expect(report.counts.missing).toBe(0);
     expect(report.verdicts.filter((v) => v.verdict === 'different')).toEqual([]);
     expect(report.counts.identical + report.counts.equivalent).toBe(records.filter((r) => r.dir === 's2c').length);
+    // And through smbd again, over SMB, as it was captured.
+    const creds = { user: h.admin.name, domain: 'FSRVPH', password: h.admin.password };
+    const viaSmb = await replay(records, { open: async () => RpcClient.over(await SmbPipe.connect('FssagentRpc', { credentials: creds })) });
+    expect(viaSmb.counts.missing).toBe(0);
+    expect(viaSmb.verdicts.filter((v) => v.verdict === 'different')).toEqual([]);
   });
 });
