@@ -92,6 +92,18 @@ describe('SMB2 named-pipe traffic', () => {
     expect(r.stats.smb.malformed).toBe(0);
   });
 
+  it('NetBIOS over TCP (port 139): session request, positive response and keepalives carry no SMB', () => {
+    const k = conversation(139);
+    k.c(Uint8Array.from([0x81, 0, 0, 4, 1, 2, 3, 4]));
+    k.s(Uint8Array.from([0x82, 0, 0, 0]));
+    k.c(cat(Uint8Array.from([0x85, 0, 0, 0]), nbt(createReq(1n, 'FssagentRpc'))));
+    k.s(nbt(createResp(1n, fid)));
+    k.c(nbt(writeReq(2n, fid, hexBytes(first[0]!.hex))));
+    const r = importCapture(k.file());
+    expect(r.records.map((x) => x.ptype)).toEqual(['bind']);
+    expect(r.stats.smb.malformed).toBe(0);
+  });
+
   it('keeps only the named pipes (FssagentRpc by default; "*" keeps all)', () => {
     const k = conversation();
     const other = fileId(77);
