@@ -166,7 +166,8 @@ function readPcapng(bytes: Uint8Array): CaptureFile {
       if (bodyLen < 4) throw new PcapError('BLOCK', 'simple packet block too short', off);
       const orig = dv.getUint32(bodyStart, le);
       const incl = Math.min(orig, bodyLen - 4);
-      frames.push({ number: frames.length + 1, linkType: iface.linkType, time: 0, data: bytes.subarray(bodyStart + 4, bodyStart + 4 + incl), originalLength: orig });
+      // SPBs carry no timestamp: take the previous frame's.
+      frames.push({ number: frames.length + 1, linkType: iface.linkType, time: frames[frames.length - 1]?.time ?? 0, data: bytes.subarray(bodyStart + 4, bodyStart + 4 + incl), originalLength: orig });
     } else {
       skipped++;
     }

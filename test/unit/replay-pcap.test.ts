@@ -5,6 +5,7 @@ import { LINKTYPE, tcpSegment, type TcpSegment } from '../../src/replay/pcap-pac
 import { TcpReassembler, type StreamEvent } from '../../src/replay/pcap-tcp.js';
 import { importCapture } from '../../src/replay/pcap-import.js';
 import { newSmbStats, SmbFlow } from '../../src/replay/pcap-smb.js';
+import { PduAnnotator } from '../../src/replay/annotate.js';
 import {
   cat, createReq, createResp, ethernet, fileId, ipv4Tcp, ipv6Tcp, nbt, nullLoop, pcapFile, pcapngFile, readReq, readResp, sll, sll2, writeReq, type Seg,
 } from '../helpers/pcap-build.js';
@@ -35,6 +36,7 @@ describe('capture containers', () => {
       expect(c.frames[0]!.time).toBeCloseTo(1700000000.25, 6);
       expect(c.frames[1]!.time).toBeCloseTo(1700000001.5, 6);
       expect(c.frames[2]!.data.length).toBe(f2.data.length);
+      expect(c.frames[2]!.time).toBe(c.frames[1]!.time);
     });
   }
 
@@ -221,6 +223,13 @@ describe('totality (fast-check)', () => {
       }
       r.finish(0, 0);
       expect(delivered).toBeLessThanOrEqual(segs.reduce((n, x) => n + x.len, 0));
+    }), { numRuns: 2000 });
+  });
+  it('PduAnnotator: any bytes make a record whose hex is those bytes', () => {
+    const a = new PduAnnotator(0, 'x', true);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), fc.boolean(), (b, c2s) => {
+      const r = a.record(c2s ? 'c2s' : 's2c', b);
+      expect(r.hex).toBe(Buffer.from(b).toString('hex'));
     }), { numRuns: 2000 });
   });
 });
