@@ -10,6 +10,7 @@ import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthAr
 import { TARGET_HELP, TargetUsageError, checkTarget, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
 
 const HELP = `usage: fsrvp-replay CAPTURE.jsonl [options]
+       fsrvp-replay import CAPTURE.pcap[ng] [-o OUT.jsonl] [options]   (see import --help)
 
 Replays the client PDUs of a capture against a running FSRVP server and compares every server
 PDU with the captured one: identical (same bytes), equivalent (differs only in values a server
@@ -94,7 +95,13 @@ async function main(argv: string[]): Promise<number> {
   return report.counts.different + report.counts.missing === 0 ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+// Subcommands (kept apart from the replay options above): `import` turns a pcap into a capture.
+async function dispatch(argv: string[]): Promise<number> {
+  if (argv[0] === 'import') return (await import('./replay-import.js')).runImport(argv.slice(1));
+  return main(argv);
+}
+
+dispatch(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
   if (e instanceof CaptureError || e instanceof AuthUsageError || e instanceof TargetUsageError) {
     console.error(`fsrvp-replay: ${e.message}`);
     process.exit(2);

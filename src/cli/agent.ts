@@ -29,6 +29,7 @@ import type { SecurityEvent } from '../dcerpc/auth.js';
 import { buildHostAuth, type HostAuth } from '../security/host-auth.js';
 import { kerberosAcceptorFactory } from '../security/kerberos/index.js';
 import type { AcceptorFactory } from '../security/dcerpc-provider.js';
+import { Recorder } from '../replay/recorder.js';
 
 const log = createDebug('fsrvp:agent');
 
@@ -39,6 +40,8 @@ export interface Agent {
   readonly parts: AgentParts;
   readonly tcp?: TcpListener;
   readonly samba?: NpaListener;
+  /** Set when connections are recorded (config `record`, fsrvpd --record). */
+  readonly recorder?: Recorder;
   close(): Promise<void>;
 }
 
@@ -135,16 +138,26 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   let tcp: TcpListener | undefined;
   let samba: NpaListener | undefined;
   let auth: HostAuth | undefined;
+  let recorder: Recorder | undefined;
   // Stops whatever has started, in order: listeners, the service, then helper processes.
   const shutdown = async (): Promise<void> => {
     await tcp?.close();
     await samba?.close();
+    await recorder?.close();
     await service.close();
     await auth?.close();
     await parts.publisher.close?.();
     await Promise.all(parts.backends.map((b) => b.close?.()));
   };
   try {
+    if (config.record) {
+      try {
+        recorder = new Recorder(config.record);
+      } catch (e) {
+        throw new ConfigError(`record.dir ${config.record.dir}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      log('recording connections to %s', config.record.dir);
+    }
     let kerberos: AcceptorFactory | undefined;
     const k = config.auth.kerberos;
     if (k !== undefined) {
@@ -170,6 +183,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       tcp = await listenTcp({
         registry, caller: tcpCaller(config), host: config.listen.tcp.host, port: config.listen.tcp.port,
         ...security, minAuthLevel: requiredLevel(config, config.listen.tcp.minLevel, 'tcp'),
+        ...(recorder ? { tap: (c: { connectionId: number }) => recorder?.open({ connectionId: c.connectionId, transport: 'tcp' }) } : {}),
       });
       log('tcp listening on %s:%d', tcp.host, tcp.port);
     }
@@ -179,8 +193,10 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       samba = await NpaListener.start({
         socketDir: config.listen.samba.socketDir,
         mode: config.listen.samba.byteMode ? 'byte' : 'message',
-        onConnection: (conn) =>
-          attachRpcStream({
+        onConnection: (conn) => {
+          const tap = recorder?.open({ connectionId: conn.id, transport: 'np', pipe: 'FssagentRpc' });
+          return attachRpcStream({
+            ...(tap ? { tap } : {}),
             registry,
             caller: conn.caller,
             secondaryAddress: FSRVP_PIPE,
@@ -191,7 +207,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
             send: (pdu) => conn.send(pdu),
             close: () => conn.close(),
             backpressure: (paused) => conn.setPaused(paused),
-          }),
+          });
+        },
       });
       samba.on('refused', (e: RefusedEvent) => {
         const who = e.caller ? ` (${e.caller.accountName ?? e.caller.sids.join(',')})` : '';
@@ -212,6 +229,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     parts,
     tcp,
     samba,
+    ...(recorder ? { recorder } : {}),
     close() {
       // Idempotent: a second call waits for the first.
       closing ??= shutdown();

@@ -1,5 +1,6 @@
 /** fsrvpd's command-line options, applied over the configuration file or the embedded default. */
 import { ConfigError, defaultConfig, loadConfig, type AgentConfig } from './config.js';
+import { resolve } from 'node:path';
 import { isLoopbackHost } from '../sys/loopback.js';
 
 function takeValue(argv: string[], i: number, name: string): string {
@@ -49,6 +50,11 @@ export function configFromArgs(argv: string[]): { config: AgentConfig; embedded:
         const v = Number(takeValue(argv, i++, a));
         if (!Number.isInteger(v) || v < 0) throw new ConfigError('--sequence-timeout takes whole seconds >= 0');
         overrides.push((c) => (c.sequenceTimeoutSeconds = v));
+        break;
+      }
+      case '--record': {
+        const dir = resolve(takeValue(argv, i++, a));
+        overrides.push((c) => (c.record = { ...c.record, dir }));
         break;
       }
       case '--strict':

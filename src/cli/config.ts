@@ -62,6 +62,8 @@ export interface AgentConfig {
   };
   shares: { static?: Record<string, { path: string; backend?: string }>; samba?: { smbConf?: string } };
   publisher: { type: 'standalone' } | { type: 'samba'; smbConf?: string; strategy?: 'import' | 'setparm' };
+  /** Record every accepted connection as a replayable capture file in `dir` (fsrvpd --record). */
+  record?: { dir: string; maxFileBytes?: number; maxTotalBytes?: number };
   storage: {
     defaultBackend?: 'btrfs' | 'copy';
     snapshotDir?: string;
@@ -166,7 +168,7 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
   const c = defaultConfig();
   const top = r.object(json, '$', [
     'netbiosName', 'localNames', 'acceptAnyHost', 'mode', 'stateDir', 'sequenceTimeoutSeconds', 'retainSnapshots',
-    'authz', 'auth', 'listen', 'shares', 'publisher', 'storage',
+    'authz', 'auth', 'listen', 'shares', 'publisher', 'storage', 'record',
   ]);
   if (top.netbiosName !== undefined) {
     c.netbiosName = r.string(top.netbiosName, '$.netbiosName');
@@ -282,6 +284,12 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
       if (p.smbConf !== undefined) c.publisher.smbConf = r.string(p.smbConf, '$.publisher.smbConf');
       if (p.strategy !== undefined) c.publisher.strategy = r.oneOf(p.strategy, '$.publisher.strategy', ['import', 'setparm'] as const);
     }
+  }
+  if (top.record !== undefined && top.record !== null) {
+    const rc = r.object(top.record, '$.record', ['dir', 'maxFileBytes', 'maxTotalBytes']);
+    c.record = { dir: resolve(r.string(rc.dir, '$.record.dir')) };
+    if (rc.maxFileBytes !== undefined) c.record.maxFileBytes = r.int(rc.maxFileBytes, '$.record.maxFileBytes', 4096, 2 ** 40);
+    if (rc.maxTotalBytes !== undefined) c.record.maxTotalBytes = r.int(rc.maxTotalBytes, '$.record.maxTotalBytes', 4096, 2 ** 50);
   }
   if (top.storage !== undefined) {
     const s = r.object(top.storage, '$.storage', ['defaultBackend', 'snapshotDir', 'maxDepth', 'refuseHardLinks']);

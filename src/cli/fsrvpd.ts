@@ -31,6 +31,9 @@ Options:
   --state-dir DIR        where state is kept
   --sequence-timeout S   message sequence timer in seconds for every step (Samba's
                          "fss: sequence timeout"); 0 disables it
+  --record DIR           write every accepted connection to DIR as a capture file
+                         (JSON lines, replayable with fsrvp-replay); files are 0600 and
+                         hold whatever the PDUs carry, authentication tokens included
   --strict               follow MS-FSRVP as written where Samba's clients expect otherwise
   -h, --help             this text
   --version              print the version
@@ -64,6 +67,7 @@ async function run(argv: string[]): Promise<number> {
   if (agent.samba) where.push(`samba socket ${agent.samba.path}`);
   const shares = await agent.parts.shares.list().catch(() => []);
   console.log(`fsrvpd: FileServerVssAgent listening on ${where.join(' and ')}`);
+  if (config.record) console.log(`fsrvpd: recording every connection to ${config.record.dir}`);
   console.log(`fsrvpd: state in ${config.stateDir}; ${agent.service.view().sets.length} shadow copy set(s) loaded; ` +
     `${agent.service.reconcileReport.repairs.length} repair(s) at start-up`);
   const repairs = agent.service.reconcileReport.repairs;

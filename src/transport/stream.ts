@@ -30,6 +30,17 @@ export function allocateConnectionId(): number {
   return nextConnectionId++;
 }
 
+/**
+ * Sees every framed PDU of a connection, both directions, in order (the agent's recorder). A
+ * tap must not throw; if it does, the fault is logged and the tap is dropped, the connection
+ * goes on.
+ */
+export interface PduTap {
+  pdu(dir: 'c2s' | 's2c', bytes: Uint8Array): void;
+  /** The connection is over. */
+  close(): void;
+}
+
 export interface RpcStreamOptions extends ConnectionSecurity {
   readonly registry: InterfaceRegistry;
   /** Identity of the peer as the transport knows it (npa token, config, anonymous). */
@@ -45,6 +56,8 @@ export interface RpcStreamOptions extends ConnectionSecurity {
   readonly connectionId?: number;
   /** Optional flow control: true = stop reading for now, false = resume. */
   backpressure?(paused: boolean): void;
+  /** Optional observer of the connection's PDUs. */
+  readonly tap?: PduTap;
 }
 
 export interface RpcStream {
@@ -74,6 +87,16 @@ export function attachRpcStream(opts: RpcStreamOptions): RpcStream {
     onSecurityEvent: opts.onSecurityEvent,
   });
   const framer = new PduFramer();
+  let tap = opts.tap;
+  const observe = (f: (t: PduTap) => void): void => {
+    if (!tap) return;
+    try {
+      f(tap);
+    } catch (e) {
+      log('conn %d: PDU tap failed, dropped: %O', connectionId, e);
+      tap = undefined;
+    }
+  };
   const queue: Uint8Array[] = [];
   let queuedBytes = 0;
   let paused = false;
@@ -92,6 +115,8 @@ export function attachRpcStream(opts: RpcStreamOptions): RpcStream {
     queue.length = 0;
     queuedBytes = 0;
     conn.dispose();
+    observe((t) => t.close());
+    tap = undefined;
     log('conn %d: closed (%s)', connectionId, why);
     try {
       opts.close();
@@ -118,7 +143,10 @@ export function attachRpcStream(opts: RpcStreamOptions): RpcStream {
         flow();
         const outcome = await conn.handle(pdu);
         if (closed) return;
-        for (const reply of outcome.replies) opts.send(reply);
+        for (const reply of outcome.replies) {
+          observe((t) => t.pdu('s2c', reply));
+          opts.send(reply);
+        }
         if (outcome.after !== 'keep') {
           finish(outcome.after === 'drop' ? 'unparsable PDU' : 'protocol decision');
           return;
@@ -144,6 +172,7 @@ export function attachRpcStream(opts: RpcStreamOptions): RpcStream {
     push(bytes: Uint8Array): void {
       if (closed || ended || unframable) return;
       for (const pdu of framer.push(bytes)) {
+        observe((t) => t.pdu('c2s', pdu));
         queue.push(pdu);
         queuedBytes += pdu.length;
       }

@@ -10,7 +10,7 @@ import { AssocGroupTable } from '../dcerpc/assoc-group.js';
 import type { ConnectionSecurity } from '../dcerpc/connection.js';
 import { isValidSecondaryAddress } from '../dcerpc/connection.js';
 import type { CallerIdentity, InterfaceRegistry } from '../dcerpc/interface.js';
-import { attachRpcStream, type RpcStream } from './stream.js';
+import { allocateConnectionId, attachRpcStream, type PduTap, type RpcStream } from './stream.js';
 
 const log = createDebug('fsrvp:tcp');
 
@@ -28,6 +28,8 @@ export interface TcpListenOptions extends ConnectionSecurity {
   readonly groups?: AssocGroupTable;
   /** Connections beyond this are closed on accept (default 1024). */
   readonly maxConnections?: number;
+  /** An observer for each accepted connection's PDUs (the recorder), or none. */
+  readonly tap?: (c: { connectionId: number; clientAddress: string }) => PduTap | undefined;
 }
 
 export interface TcpListener {
@@ -57,7 +59,11 @@ export async function listenTcp(opts: TcpListenOptions): Promise<TcpListener> {
     }
     socket.setNoDelay(true);
     const clientAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    const connectionId = allocateConnectionId();
+    const tap = opts.tap?.({ connectionId, clientAddress });
     const stream = attachRpcStream({
+      connectionId,
+      ...(tap ? { tap } : {}),
       registry: opts.registry,
       caller: { ...opts.caller, clientAddress },
       secondaryAddress,
