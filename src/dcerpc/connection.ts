@@ -10,78 +10,27 @@
  * time, in order; the caller awaits each `handle()` before the next.
  */
 import createDebug from 'debug';
-import { decode, encode, NdrError } from '../ndr/index.js';
-import type { AssocGroupTable } from './assoc-group.js';
-import type { AuthProvider, AuthState, SecurityEvent } from './auth.js';
+import type { AuthState } from './auth.js';
 import { pullAuthTrailer, type AuthVerifier } from './auth-trailer.js';
-import { concatBytes } from './bytes.js';
 import {
-  AUTH_LEVEL, AUTH_TYPE, BIND_NAK_REASON, FAULT, FRAG_MAX_SIZE, MAX_REQUEST_SIZE,
-  MIN_NEGOTIATED_FRAG, OBJECT_UUID_LENGTH, PFC, PFC_FIRST_LAST, PTYPE, REQUEST_HEADER_LENGTH,
-  SERVER_MAX_FRAG, faultName, levelName,
+  AUTH_LEVEL, AUTH_TYPE, BIND_NAK_REASON, FAULT, MIN_NEGOTIATED_FRAG, PFC, PTYPE, SERVER_MAX_FRAG, faultName, levelName,
 } from './constants.js';
+import {
+  isValidSecondaryAddress, KEEP, type CallRef, type ConnectionOptions, type IncomingCall, type PduOutcome,
+} from './connection-types.js';
 import { PduError } from './errors.js';
-import { RpcFault, type CallerIdentity, type InterfaceRegistry } from './interface.js';
+import { invokeCall } from './invoke.js';
+import { ackPdu, bindNakPdu, faultPdu } from './replies.js';
+import { RequestAssembly } from './request-assembly.js';
 import { negotiateContexts, type BoundContext } from './negotiate.js';
-import { decodePdu, encodePdu, isLittleEndian, verifyHeader } from './pdu.js';
+import { decodePdu, verifyHeader } from './pdu.js';
 import type { Auth3Pdu, BindPdu, ContextResult, Pdu, RequestPdu } from './pdu-types.js';
-import { openRequestFragment, responsePdus } from './protection.js';
+import { responsePdus } from './protection.js';
 import { SecurityContexts } from './security.js';
-import { checkVerificationTrailer, popVerificationTrailer } from './verification-trailer.js';
 
 const log = createDebug('fsrvp:dcerpc');
 
-export interface ConnectionOptions {
-  readonly registry: InterfaceRegistry;
-  /** Identity of the peer as the transport established it (used when no RPC auth is in force). */
-  readonly caller: CallerIdentity;
-  /** bind_ack secondary address: `\pipe\FssagentRpc` on ncacn_np, the port number on TCP. */
-  readonly secondaryAddress: string;
-  /** The server's association groups, shared by all its connections. */
-  readonly groups: AssocGroupTable;
-  readonly connectionId: number;
-  /** Mechanisms by auth_type; an auth_type without one is unknown (bind_nak 8). */
-  readonly authProviders?: readonly AuthProvider[];
-  /**
-   * The lowest auth level a request may run at (Samba's per-interface min_auth_level, set by
-   * dcesrv_interface_bind_require_integrity/privacy): below it, fault access_denied; the
-   * connection stays. Default 0: unauthenticated requests allowed.
-   */
-  readonly minAuthLevel?: number;
-  /** Authentication outcomes for the operator's log. */
-  readonly onSecurityEvent?: (e: SecurityEvent) => void;
-  /** Samba's `allow dcerpc auth level connect` (default no): requests at level connect get fault 5. */
-  readonly allowAuthLevelConnect?: boolean;
-}
-
-/** The authentication settings of a connection, as transports pass them through. */
-export type ConnectionSecurity = Pick<ConnectionOptions, 'authProviders' | 'allowAuthLevelConnect' | 'minAuthLevel' | 'onSecurityEvent'>;
-
-/** What to do after a PDU: keep reading, close after sending the replies, or drop at once. */
-export type AfterPdu = 'keep' | 'close' | 'drop';
-
-export interface PduOutcome {
-  readonly replies: readonly Uint8Array[];
-  readonly after: AfterPdu;
-}
-
-/** A call a fault is sent on: its call_id and, when known, its presentation context. */
-interface CallRef {
-  readonly callId: number;
-  readonly context: BoundContext | undefined;
-}
-
-/** A request whose fragments are still arriving (or that is complete and about to dispatch). */
-interface IncomingCall extends CallRef {
-  readonly context: BoundContext;
-  readonly first: RequestPdu;
-  readonly auth: AuthState;
-  readonly chunks: Uint8Array[];
-  length: number;
-  last: boolean;
-}
-
-const KEEP: PduOutcome = { replies: [], after: 'keep' };
+export { isValidSecondaryAddress, type AfterPdu, type ConnectionOptions, type ConnectionSecurity, type PduOutcome } from './connection-types.js';
 
 export class RpcConnection {
   readonly id: number;
@@ -101,8 +50,7 @@ export class RpcConnection {
   // ones PDUs with an auth verifier create, found by auth_context_id.
   private readonly security: SecurityContexts;
 
-  // Requests whose fragments are arriving, oldest first.
-  private readonly incoming: IncomingCall[] = [];
+  private readonly requests: RequestAssembly;
   private closed = false;
 
   constructor(opts: ConnectionOptions) {
@@ -113,6 +61,10 @@ export class RpcConnection {
     this.id = opts.connectionId;
     this.security = new SecurityContexts({
       providers: opts.authProviders ?? [], connectionId: opts.connectionId, caller: opts.caller, onEvent: opts.onSecurityEvent,
+    });
+    this.requests = new RequestAssembly({
+      contexts: this.contexts, multiplexed: () => this.multiplexed, connectionId: opts.connectionId,
+      ...(opts.onSecurityEvent !== undefined ? { onSecurityEvent: opts.onSecurityEvent } : {}),
     });
   }
 
@@ -246,17 +198,9 @@ export class RpcConnection {
       this.security.settleNoAuth(own);
     }
 
-    const ack = (results: ContextResult[], verifier: Uint8Array, authLength: number): PduOutcome =>
-      this.reply(encodePdu({
-        kind: 'bind_ack',
-        header: { callId: h.callId, pfcFlags: PFC_FIRST_LAST | extraFlags, authLength },
-        maxXmitFrag: this.maxXmitFrag,
-        maxRecvFrag: this.maxRecvFrag,
-        assocGroupId: this.group ?? 0,
-        secondaryAddress: this.opts.secondaryAddress,
-        results,
-        authInfo: verifier,
-      }));
+    const ack = (results: ContextResult[], verifier: Uint8Array, authLength: number): PduOutcome => this.reply(ackPdu('bind_ack', {
+      callId: h.callId, extraFlags, authLength, frag: this.maxXmitFrag, group: this.group ?? 0, secondaryAddress: this.opts.secondaryAddress, results, verifier,
+    }));
 
     if (inAuth === undefined) return ack(neg.results, new Uint8Array(0), 0);
     const step = await this.security.update(auth, inAuth.credentials);
@@ -338,15 +282,8 @@ export class RpcConnection {
       authLength = step.token.length;
     }
     // alter_context_resp repeats the bind's sizes and group; its secondary address is empty.
-    return this.reply(encodePdu({
-      kind: 'alter_context_resp',
-      header: { callId: h.callId, pfcFlags: PFC_FIRST_LAST | extraFlags, authLength },
-      maxXmitFrag: this.maxXmitFrag,
-      maxRecvFrag: this.maxRecvFrag,
-      assocGroupId: this.group ?? 0,
-      secondaryAddress: '',
-      results: neg.results,
-      authInfo: verifier,
+    return this.reply(ackPdu('alter_context_resp', {
+      callId: h.callId, extraFlags, authLength, frag: this.maxXmitFrag, group: this.group ?? 0, secondaryAddress: '', results: neg.results, verifier,
     }));
   }
 
@@ -383,134 +320,13 @@ export class RpcConnection {
   }
 
   // -------------------------------------------------------------------------------------------
-  // request: fragment checks, reassembly, then dispatch.
+  // request: fragment checks and reassembly (request-assembly.ts), then dispatch.
 
   private async onRequest(pdu: RequestPdu, raw: Uint8Array, picked: AuthState, pickedInvalid: boolean): Promise<PduOutcome> {
-    const h = pdu.header;
-    let auth = picked;
-    const call: { callId: number; context: BoundContext | undefined } = { callId: h.callId, context: undefined };
-
-    // A handshake that is still running admits no requests.
-    if (auth.started && !auth.finished) {
-      return this.faultAndClose(call, FAULT.nca_s_proto_error, PFC.DID_NOT_EXECUTE, 'request during the auth handshake');
-    }
-    const bad = verifyHeader(h, PTYPE.request, pdu.stubAndVerifier.length);
-    if (bad !== undefined) return this.faultAndClose(call, FAULT.nca_s_proto_error, PFC.DID_NOT_EXECUTE, `request header: ${bad}`);
-    // Samba's hard limit, not the negotiated size; this fault does not carry DID_NOT_EXECUTE.
-    if (h.fragLength > FRAG_MAX_SIZE) {
-      return this.faultAndClose(call, FAULT.nca_s_proto_error, 0, `request fragment of ${h.fragLength} bytes`);
-    }
-
-    let existing: IncomingCall | undefined;
-    if (h.pfcFlags & PFC.FIRST_FRAG) {
-      // (A FIRST while another call is dispatched cannot happen: calls run one at a time.)
-      const pending = this.incoming[0];
-      if (pending !== undefined) {
-        // Only one fragmented request at a time.
-        let status: number = FAULT.nca_s_proto_error;
-        const sameId = this.incoming.find((c) => c.callId === h.callId);
-        if (sameId !== undefined && sameId.auth !== auth) {
-          const ctx = this.contexts.get(pdu.contextId);
-          if (h.authLength !== 0 && sameId.context === ctx) status = FAULT.sec_pkg_error;
-        }
-        // Without CONC_MPX the fault goes out on the call already in progress.
-        const target: CallRef = this.multiplexed
-          ? { callId: h.callId, context: sameId?.context }
-          : { callId: pending.callId, context: pending.context };
-        return this.faultAndClose(target, status, 0, 'new request while a fragmented one is incomplete');
-      }
-      if (h.pfcFlags & PFC.PENDING_CANCEL) {
-        return this.faultAndClose(call, FAULT.no_call_active, PFC.DID_NOT_EXECUTE, 'first fragment with PENDING_CANCEL');
-      }
-      call.context = this.contexts.get(pdu.contextId);
-      // An unknown context is refused, but the connection stays. Its verifier is still checked
-      // first (unlike Samba 4.17): the mechanism's sequence numbers must stay in step with the
-      // client's, or the next, valid request would fail its signature check.
-      if (call.context === undefined) {
-        const checked = this.consumeVerifier(picked, pdu, raw);
-        if (checked !== undefined) return this.faultAndClose(call, checked, 0, `request auth refused (${faultName(checked)})`);
-        return this.fault(call, FAULT.nca_s_unknown_if, PFC.DID_NOT_EXECUTE, `unknown context ${pdu.contextId}`);
-      }
-    } else {
-      existing = this.incoming.find((c) => c.callId === h.callId);
-      if (existing === undefined) {
-        const pending = this.incoming[0];
-        if (!this.multiplexed) {
-          const target: CallRef = pending ?? call;
-          return this.faultAndClose(target, FAULT.nca_s_proto_error, 0, 'continuation fragment without a first');
-        }
-        if (pending !== undefined) return this.faultAndClose(call, FAULT.nca_s_proto_error, 0, 'continuation fragment without a first');
-        call.context = this.contexts.get(pdu.contextId);
-        if (call.context === undefined) return this.fault(call, FAULT.nca_s_unknown_if, PFC.DID_NOT_EXECUTE, `unknown context ${pdu.contextId}`);
-        const status = pickedInvalid ? FAULT.access_denied : FAULT.nca_s_proto_error;
-        return this.faultAndClose(call, status, 0, 'continuation fragment without a first');
-      }
-      // Fragments of one call share PTYPE and drep (PTYPE always holds: only requests get here).
-      if (h.drep.some((b, i) => b !== existing!.first.header.drep[i])) {
-        return this.faultAndClose(existing, FAULT.nca_s_proto_error, PFC.DID_NOT_EXECUTE, 'fragment drep differs from the first');
-      }
-      auth = existing.auth;
-      call.context = existing.context;
-    }
-
-    // Auth verifier of this fragment (Samba's dcesrv_auth_pkt_pull); refusals close the connection.
-    const payloadOffset = REQUEST_HEADER_LENGTH + (h.pfcFlags & PFC.OBJECT_UUID ? OBJECT_UUID_LENGTH : 0);
-    const pulled = openRequestFragment(auth, pdu, raw, payloadOffset);
-    if (typeof pulled === 'number') {
-      const why = `request auth refused (${faultName(pulled)})`;
-      this.opts.onSecurityEvent?.({ kind: 'refused', connectionId: this.id, reason: why });
-      return this.faultAndClose(call, pulled, 0, why);
-    }
-    const stub = pulled;
-
-    // Append a continuation, within the 4 MiB limit.
-    let current: IncomingCall;
-    if (existing !== undefined) {
-      let available = MAX_REQUEST_SIZE;
-      if (existing.length > available) return this.faultAndClose(existing, FAULT.access_denied, 0, 'request larger than 4 MiB');
-      available -= existing.length;
-      if (pdu.allocHint > available || stub.length > available) {
-        return this.faultAndClose(existing, FAULT.access_denied, 0, 'request larger than 4 MiB');
-      }
-      existing.chunks.push(stub);
-      existing.length += stub.length;
-      if (h.pfcFlags & PFC.LAST_FRAG) existing.last = true;
-      current = existing;
-    } else {
-      current = {
-        callId: h.callId,
-        context: call.context as BoundContext,
-        first: pdu,
-        auth,
-        chunks: [stub],
-        length: stub.length,
-        last: (h.pfcFlags & PFC.LAST_FRAG) !== 0,
-      };
-    }
-
-    if (!current.last) {
-      if (existing === undefined) {
-        if (pdu.allocHint > MAX_REQUEST_SIZE) {
-          return this.faultAndClose(current, FAULT.access_denied, 0, `alloc_hint ${pdu.allocHint} larger than 4 MiB`);
-        }
-        this.incoming.push(current);
-      }
-      return KEEP; // wait for the rest
-    }
-    const at = this.incoming.indexOf(current);
-    if (at >= 0) this.incoming.splice(at, 1);
-    return this.dispatch(current);
-  }
-
-  /**
-   * Checks (and so consumes) a refused request's verifier on a protecting context; a fault
-   * status when the check itself fails, undefined when fine or nothing to check.
-   */
-  private consumeVerifier(auth: AuthState, pdu: RequestPdu, raw: Uint8Array): number | undefined {
-    if (!auth.finished || auth.invalid || auth.authLevel < AUTH_LEVEL.packet || pdu.header.authLength === 0) return undefined;
-    const payloadOffset = REQUEST_HEADER_LENGTH + (pdu.header.pfcFlags & PFC.OBJECT_UUID ? OBJECT_UUID_LENGTH : 0);
-    const r = openRequestFragment(auth, pdu, raw, payloadOffset);
-    return typeof r === 'number' ? r : undefined;
+    const r = this.requests.accept(pdu, raw, picked, pickedInvalid);
+    if (r === 'wait') return KEEP;
+    if ('status' in r) return r.close ? this.faultAndClose(r.call, r.status, r.flags, r.why) : this.fault(r.call, r.status, r.flags, r.why);
+    return this.dispatch(r);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -518,7 +334,6 @@ export class RpcConnection {
 
   private async dispatch(call: IncomingCall): Promise<PduOutcome> {
     const { auth, context } = call;
-    const first = call.first;
     if (auth.invalid || !auth.finished) {
       return this.faultAndClose(call, FAULT.nca_s_proto_error, PFC.DID_NOT_EXECUTE, 'security context not usable');
     }
@@ -532,60 +347,9 @@ export class RpcConnection {
       return this.fault(call, FAULT.access_denied, 0, why);
     }
 
-    const whole = call.chunks.length === 1 ? (call.chunks[0] as Uint8Array) : concatBytes(call.chunks);
-    // The verification trailer is removed from the stub and must match the call.
-    const vt = popVerificationTrailer(whole);
-    const vtProblem = checkVerificationTrailer(vt.commands, {
-      bitmask1: this.clientHeaderSigning ? 1 : 0,
-      abstractSyntax: context.abstractSyntax,
-      transferSyntax: context.transferSyntax,
-      header2: {
-        ptype: first.header.ptype,
-        drep: first.header.drep,
-        callId: first.header.callId,
-        contextId: first.contextId,
-        opnum: first.opnum,
-      },
-    });
-    if (vtProblem !== undefined) return this.fault(call, FAULT.access_denied, 0, `verification trailer: ${vtProblem}`);
-
-    const bound = context.iface.operations[first.opnum];
-    if (bound === undefined) {
-      return this.fault(call, FAULT.nca_s_op_rng_error, PFC.DID_NOT_EXECUTE, `opnum ${first.opnum} of ${context.iface.name}`);
-    }
-    let req: unknown;
-    try {
-      // Trailing bytes after a valid stub are accepted, as Samba does.
-      const d = decode(bound.op.request, vt.stub, { littleEndian: isLittleEndian(first.header.drep) });
-      if (d.consumed !== vt.stub.length) {
-        log('conn %d: %s: %d extra stub bytes ignored', this.id, bound.op.name, vt.stub.length - d.consumed);
-      }
-      req = d.value;
-    } catch (e) {
-      if (!(e instanceof NdrError)) throw e;
-      return this.fault(call, FAULT.bad_stub_data, 0, `${bound.op.name} stub: ${e.message}`);
-    }
-
-    let res: unknown;
-    try {
-      res = await bound.handler(req, {
-        caller: auth.identity ?? this.opts.caller,
-        connectionId: this.id,
-        callId: call.callId,
-      });
-    } catch (e) {
-      if (e instanceof RpcFault) return this.fault(call, e.status >>> 0, 0, `${bound.op.name} raised ${faultName(e.status)}`);
-      // Any other failure of a handler: DCERPC_FAULT_CANT_PERFORM, the connection stays.
-      log('conn %d: %s handler failed: %O', this.id, bound.op.name, e);
-      return this.fault(call, FAULT.cant_perform, 0, `${bound.op.name} handler threw`);
-    }
-    let out: Uint8Array;
-    try {
-      out = encode(bound.op.response, res);
-    } catch (e) {
-      log('conn %d: %s response does not encode: %O', this.id, bound.op.name, e);
-      return this.fault(call, FAULT.bad_stub_data, 0, `${bound.op.name} response encoding`);
-    }
+    const r = await invokeCall(call, { caller: auth.identity ?? this.opts.caller, connectionId: this.id, clientHeaderSigning: this.clientHeaderSigning });
+    if ('fault' in r) return this.fault(call, r.fault.status, r.fault.flags, r.fault.why);
+    const out = r.stub;
     return {
       replies: responsePdus({ auth, callId: call.callId, contextId: context.contextId, stub: out, maxXmitFrag: this.maxXmitFrag }),
       after: 'keep',
@@ -599,45 +363,24 @@ export class RpcConnection {
     return { replies: [pdu], after: 'keep' };
   }
 
-  private faultPdu(call: CallRef, status: number, extraFlags: number): Uint8Array {
-    return encodePdu({
-      kind: 'fault',
-      header: { callId: call.callId, pfcFlags: PFC_FIRST_LAST | extraFlags },
-      allocHint: 24,
-      contextId: call.context?.contextId ?? 0,
-      cancelCount: 0,
-      flags: 0,
-      status,
-      reserved: 0,
-      errorAndVerifier: new Uint8Array(0),
-    });
-  }
-
   /** A fault after which the connection stays. */
   private fault(call: CallRef, status: number, extraFlags: number, why: string): PduOutcome {
     log('conn %d: call %d: fault %s (%s)', this.id, call.callId, faultName(status), why);
-    return { replies: [this.faultPdu(call, status, extraFlags)], after: 'keep' };
+    return { replies: [faultPdu(call, status, extraFlags)], after: 'keep' };
   }
 
   /** A fault, then the connection closes. */
   private faultAndClose(call: CallRef, status: number, extraFlags: number, why: string): PduOutcome {
     log('conn %d: call %d: fault %s and close (%s)', this.id, call.callId, faultName(status), why);
     this.closed = true;
-    return { replies: [this.faultPdu(call, status, extraFlags)], after: 'close' };
+    return { replies: [faultPdu(call, status, extraFlags)], after: 'close' };
   }
 
   /** bind_nak; Samba always closes after one. */
   private nakAndClose(callId: number, reason: number, why: string): PduOutcome {
     log('conn %d: call %d: bind_nak %d and close (%s)', this.id, callId, reason, why);
     this.closed = true;
-    const nak = encodePdu({
-      kind: 'bind_nak',
-      header: { callId },
-      rejectReason: reason,
-      versions: [{ major: 5, minor: 0 }],
-      pad: new Uint8Array(3),
-    });
-    return { replies: [nak], after: 'close' };
+    return { replies: [bindNakPdu(callId, reason)], after: 'close' };
   }
 
   private drop(why: string): PduOutcome {
@@ -645,9 +388,4 @@ export class RpcConnection {
     this.closed = true;
     return { replies: [], after: 'drop' };
   }
-}
-
-/** What a bind_ack can carry as secondary address (sent as ASCII with a NUL; at most 255 here). */
-export function isValidSecondaryAddress(s: string): boolean {
-  return s.length < 256 && /^[\x20-\x7e]*$/.test(s);
 }
