@@ -1,0 +1,48 @@
+/**
+ * smbtorture rpc.fsrvp with Kerberos required, through a real Samba AD DC's smbd to our agent:
+ * the DC (tools/lib/samba-addc.ts, option `share`) serves `fsrvp_share` from a btrfs loop
+ * filesystem with registry shares, forwards \PIPE\FssagentRpc to the agent, which accepts only
+ * DCE/RPC-authenticated binds (Kerberos from the exportkeytab keytab, minLevel integrity) and
+ * publishes `fsrvp_share@{GUID}` into the DC's registry. smbtorture binds by the DC's name
+ * (resolved by nss_wrapper), gets its tickets from the KDC with the password, and runs every
+ * subtest: raw krb5 and SPNEGO, sign and seal. Each binding gets a fresh DC (from the cached
+ * template) and agent: the suite expects no shadow copies left by an earlier run.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAdDc } from '../../tools/lib/samba-addc.js';
+import { dcSmbtorture, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
+import { FSRVP_SUBTESTS } from '../../tools/lib/samba-harness.js';
+import { DebugCapture } from '../helpers/debug-capture.js';
+
+const log = new DebugCapture('fsrvp:kerberos,fsrvp:authz');
+beforeAll(() => {
+  log.start();
+});
+afterAll(() => {
+  log.stop();
+});
+
+describe('smbtorture rpc.fsrvp --use-kerberos=required through the AD DC smbd to our agent', () => {
+  for (const opt of ['krb5,seal', 'krb5,sign', 'spnego,seal']) {
+    it(`ncacn_np:<dc>[${opt}]: all ${FSRVP_SUBTESTS.length} subtests`, async () => {
+      const dc = await startAdDc({ share: { seqTimeout: 1 } });
+      let r;
+      try {
+        const keytab = await dc.exportKeytab();
+        const cc = await dc.kinit(dc.admin);
+        await startDcAgent(dc, { keytab });
+        log.take();
+        r = await dcSmbtorture(dc, opt, 'rpc.fsrvp', dc.admin, cc);
+      } finally {
+        await dc.stop();
+      }
+      expect(r.failed, `${r.binding}\n${r.stdout}${r.stderr}`).toEqual([]);
+      expect(r.passed.sort()).toEqual(FSRVP_SUBTESTS.map((n) => `fsrvp.${n}`).sort());
+      // The bind was Kerberos (smbtorture runs the suite on one pipe): the acceptor authenticated
+      // the administrator for host/<dc>, and nothing was refused.
+      const lines = log.take();
+      expect(lines.filter((l) => /authenticated Administrator@FSRVP\.TEST for host\/dc1\.fsrvp\.test/.test(l)).length, lines.join('\n')).toBeGreaterThanOrEqual(1);
+      expect(lines.filter((l) => /refused|denied/i.test(l))).toEqual([]);
+    }, 600_000);
+  }
+});
