@@ -43,6 +43,6 @@ describe('smbtorture rpc.fsrvp --use-kerberos=required through the AD DC smbd to
       const lines = log.take();
       expect(lines.filter((l) => /authenticated Administrator@FSRVP\.TEST for host\/dc1\.fsrvp\.test/.test(l)).length, lines.join('\n')).toBeGreaterThanOrEqual(1);
       expect(lines.filter((l) => /refused|denied/i.test(l))).toEqual([]);
-    }, 600_000);
+    }, 900_000);
   }
 });
