@@ -5,8 +5,10 @@
  * DCE/RPC-authenticated binds (Kerberos from the exportkeytab keytab, minLevel integrity) and
  * publishes `fsrvp_share@{GUID}` into the DC's registry. smbtorture binds by the DC's name
  * (resolved by nss_wrapper), gets its tickets from the KDC with the password, and runs every
- * subtest: raw krb5 and SPNEGO, sign and seal. Each binding gets a fresh DC (from the cached
- * template) and agent: the suite expects no shadow copies left by an earlier run.
+ * subtest: raw krb5 and SPNEGO, sign and seal, as the domain Administrator (BUILTIN\Administrators
+ * in smbd's token for it) and as a Backup Operator (granted SeDiskOperatorPrivilege, which
+ * share_sd's NetShareSetInfo needs). Each run gets a fresh DC (from the cached template) and
+ * agent: the suite expects no shadow copies left by an earlier run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAdDc } from '../../tools/lib/samba-addc.js';
@@ -23,25 +25,34 @@ afterAll(() => {
 });
 
 describe('smbtorture rpc.fsrvp --use-kerberos=required through the AD DC smbd to our agent', () => {
-  for (const opt of ['krb5,seal', 'krb5,sign', 'spnego,seal']) {
-    it(`ncacn_np:<dc>[${opt}]: all ${FSRVP_SUBTESTS.length} subtests`, async () => {
+  const cases = [
+    { opt: 'krb5,seal', who: 'admin' }, { opt: 'krb5,sign', who: 'admin' }, { opt: 'spnego,seal', who: 'admin' },
+    { opt: 'krb5,seal', who: 'backup' },
+  ] as const;
+  for (const { opt, who } of cases) {
+    it(`ncacn_np:<dc>[${opt}] as ${who === 'admin' ? 'Administrator' : 'a Backup Operator'}: all ${FSRVP_SUBTESTS.length} subtests`, async () => {
       const dc = await startAdDc({ share: { seqTimeout: 1 } });
       let r;
       try {
         const keytab = await dc.exportKeytab();
-        const cc = await dc.kinit(dc.admin);
+        const user = who === 'admin' ? dc.admin : dc.users[0]!;
+        // share_sd sets the snapshot share's security descriptor (NetShareSetInfo): SeDiskOperatorPrivilege.
+        if (who === 'backup') await dc.grantRights(user.name, ['SeDiskOperatorPrivilege']);
+        const cc = await dc.kinit(user);
         await startDcAgent(dc, { keytab });
         log.take();
-        r = await dcSmbtorture(dc, opt, 'rpc.fsrvp', dc.admin, cc);
+        r = await dcSmbtorture(dc, opt, 'rpc.fsrvp', user, cc);
       } finally {
         await dc.stop();
       }
+      expect(r.code, `${r.binding}\n${r.stdout}${r.stderr}`).toBe(0);
       expect(r.failed, `${r.binding}\n${r.stdout}${r.stderr}`).toEqual([]);
       expect(r.passed.sort()).toEqual(FSRVP_SUBTESTS.map((n) => `fsrvp.${n}`).sort());
       // The bind was Kerberos (smbtorture runs the suite on one pipe): the acceptor authenticated
-      // the administrator for host/<dc>, and nothing was refused.
+      // the account for host/<dc>, and nothing was refused.
       const lines = log.take();
-      expect(lines.filter((l) => /authenticated Administrator@FSRVP\.TEST for host\/dc1\.fsrvp\.test/.test(l)).length, lines.join('\n')).toBeGreaterThanOrEqual(1);
+      const name = who === 'admin' ? 'Administrator' : 'fsrvpbackup';
+      expect(lines.filter((l) => new RegExp(`authenticated ${name}@FSRVP\\.TEST for host/dc1\\.fsrvp\\.test`).test(l)).length, lines.join('\n')).toBeGreaterThanOrEqual(1);
       expect(lines.filter((l) => /refused|denied/i.test(l))).toEqual([]);
     }, 900_000);
   }

@@ -199,7 +199,21 @@ export class AdDc {
     for (const g of groupsUsing(this.conf)) if (!this.res.pgids.includes(g)) this.res.pgids.push(g);
     this.record();
     await this.linkPipes();
+    if (this.share) await this.shareInfoReadable();
     return ready;
+  }
+
+  /**
+   * Samba bug 15265 (trap 4 of SAMBA.md, fixed in 4.20): a non-root caller's NetShareGetInfo(502)
+   * gets no security descriptor and smbtorture's share_sd crashes; share_info.tdb readable works
+   * around it, as in samba-harness.ts.
+   */
+  private async shareInfoReadable(): Promise<void> {
+    const tdb = join(this.root, 'state', 'share_info.tdb');
+    for (let i = 0; i < 50 && !existsSync(tdb); i++) await sleep(100);
+    if (!existsSync(tdb)) throw new Error(`smbd did not create ${tdb}`);
+    await chmod(tdb, 0o666);
+    await chmod(join(this.root, 'state'), 0o755);
   }
 
   /** Links every pipe Samba serves (samba's rpc task and samba-dcerpcd's helpers) but ours. */
@@ -278,6 +292,16 @@ export class AdDc {
     await check(['user', 'add', name, password]);
     for (const g of groups) await check(['group', 'addmembers', g, name]);
     return { name, password, groups };
+  }
+
+  /** `net rpc rights grant DOMAIN\\<user> <privileges>` as the administrator (LSA on the DC, Kerberos). */
+  async grantRights(user: string, privileges: readonly string[]): Promise<void> {
+    const cc = await this.kinit(this.admin, 'rights-admin');
+    const r = await runCmd('/usr/bin/net', [
+      '-s', this.clientConf, 'rpc', 'rights', 'grant', `${this.names.domain}\\${user}`, ...privileges,
+      '--use-kerberos=required', '-S', this.fqdn, '-I', DC_ADDRESS, '-U', `${this.names.domain}\\${this.admin.name}`, '-N',
+    ], { env: this.env(cc), timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`net rpc rights grant ${user} failed (${r.code}): ${r.stdout}${r.stderr}`);
   }
 
   /** The DC's own service principals: host/<fqdn> and cifs/<fqdn> (keys of its machine password). */
