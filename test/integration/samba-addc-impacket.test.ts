@@ -87,6 +87,28 @@ describe('impacket with Kerberos (GSS_NEGOTIATE) to our agent on the AD DC: a fu
   }
 });
 
+describe('who may call over TCP: the PAC alone', () => {
+  it('without the allow-listed SID a Backup Operator is refused: the PAC carries no BUILTIN SIDs', async () => {
+    const bare = await startDcAgent(dc, {
+      keytab: join(dc.root, 'agent.keytab'), tcp: true,
+      patch: (c) => {
+        delete c.listen.samba;
+        c.stateDir = join(dc.root, 'agent-bare', 'state');
+      },
+    });
+    try {
+      log.take();
+      const o = await impacketDcerpc(request({ level: 'integrity', port: bare.tcp!.port, setContexts: 1 }), env());
+      const lines = log.take();
+      expect(o.ok, o.error).toBe(true); // authenticated: the bind and GetSupportedVersion run
+      expect(o.setContext).toEqual([0x80070005]); // E_ACCESSDENIED
+      expect(lines.some((l) => /fsrvpbackup/.test(l) && /not in BUILTIN/.test(l)), lines.join('\n')).toBe(true);
+    } finally {
+      await bare.close();
+    }
+  }, 120_000);
+});
+
 describe('refused and logged: a replayed or out-of-skew authenticator (AD DC tickets)', () => {
   it('the same bind (AP-REQ) sent again on a new TCP connection is refused as a replay', async () => {
     log.take();
