@@ -11,7 +11,7 @@
  * NSS_WRAPPER_HOSTS, the way Samba's own test environments do it) answers `dc1.fsrvp.test`
  * with 127.0.0.1 for that one process, /etc/hosts untouched.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
@@ -84,10 +84,15 @@ export async function makeShareFs(root: string, o: DcShareOptions, record: (r: {
   return p;
 }
 
+/** Whether `path` is a mount point now (/proc/mounts). */
+export function isMounted(path: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === path);
+}
+
 /** Unmounts (retrying while smbd lets go) and detaches; returns what failed. */
 export async function removeShareFs(loop: string | undefined, mount: string | undefined): Promise<string[]> {
   const errors: string[] = [];
-  if (mount) {
+  if (mount && isMounted(mount)) {
     let r = await runCmd('umount', [mount]);
     for (let i = 0; i < 10 && r.code !== 0; i++) {
       await new Promise((res) => setTimeout(res, 300));
