@@ -5,6 +5,7 @@
  */
 import { run } from '../../src/sys/exec.js';
 import { aptInstall } from '../../tools/lib/apt.js';
+import { runCmd } from '../../tools/lib/run-cmd.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -76,4 +77,38 @@ export async function ensureImpacket(): Promise<void> {
 export async function impacket(req: ImpacketRequest): Promise<ImpacketResult> {
   const r = await run(PYTHON, ['-c', SCRIPT], { input: JSON.stringify(req), timeoutMs: 60_000 });
   return JSON.parse(r.stdout) as ImpacketResult;
+}
+
+/** impacket's DCE/RPC client driven by impacket-dcerpc.py (its request keys are listed there). */
+export const IMPACKET_DCERPC = new URL('./impacket-dcerpc.py', import.meta.url).pathname;
+
+export interface DcerpcCycle {
+  steps: string[];
+  setId: string;
+  copyId: string;
+  shareNameUNC: string;
+  shadowCopyShareName: string;
+}
+
+export interface DcerpcOutcome {
+  ok: boolean;
+  error?: string;
+  version?: number[];
+  setContext?: number[];
+  big?: number;
+  cycle?: DcerpcCycle;
+  /** The PDU type answering the replayed bind (12 bind_ack, 13 bind_nak), or 'closed'. */
+  replay?: number | 'closed';
+  /** The Python traceback when ok is false. */
+  trace?: string;
+  /** Every PDU impacket sent (hex), with dumpSent. */
+  sent?: string[];
+}
+
+/** Runs impacket-dcerpc.py with `req` (environment `env`, default ours without KRB5CCNAME). */
+export async function impacketDcerpc(req: Record<string, unknown>, env?: NodeJS.ProcessEnv): Promise<DcerpcOutcome> {
+  const { KRB5CCNAME: _cc, ...base } = process.env;
+  const r = await runCmd(PYTHON, [IMPACKET_DCERPC], { input: JSON.stringify(req), timeoutMs: 120_000, env: env ?? base });
+  if (r.code !== 0) throw new Error(`impacket-dcerpc.py failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as DcerpcOutcome;
 }

@@ -2,11 +2,10 @@
  * An independent DCE/RPC client authenticates to our server runtime over ncacn_ip_tcp: impacket
  * (Debian python3-impacket) with RPC_C_AUTHN_WINNT (NTLMSSP, auth_type 10) at packet integrity
  * and privacy, the NTLMSSP acceptor checking its responses. (impacket 0.10's
- * RPC_C_AUTHN_GSS_NEGOTIATE is Kerberos only: it belongs with the AD DC tests; SPNEGO over
+ * RPC_C_AUTHN_GSS_NEGOTIATE is Kerberos only: samba-addc-impacket.test.ts runs it against the AD DC; SPNEGO over
  * NTLMSSP is exercised by Samba's own clients.) The caller the operations see is the authenticated account; a wrong
  * password runs no call.
  */
-import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CallerIdentity } from '../../src/dcerpc/interface.js';
 import type { SecurityEvent } from '../../src/dcerpc/auth.js';
@@ -14,12 +13,12 @@ import { buildHostAuth } from '../../src/security/host-auth.js';
 import { ntHashOf, ntHashVerifier } from '../../src/security/ntlmssp/index.js';
 import { run } from '../../src/sys/exec.js';
 import { aptInstall } from '../../tools/lib/apt.js';
+import { impacketDcerpc } from '../helpers/impacket.js';
 import { cleanupRpc, fsrvpRegistry, startServer } from '../helpers/rpc.js';
 
 afterEach(cleanupRpc);
 
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(import.meta.dirname, '../helpers/impacket-dcerpc.py');
 const BOB: CallerIdentity = { source: 'rpc-auth', sids: ['S-1-5-21-7-7-7-1002', 'S-1-5-32-551'], accountName: 'bob', domainName: 'AGENTHOST' };
 
 beforeAll(async () => {
@@ -46,11 +45,7 @@ async function server() {
   return { l, seen, events };
 }
 
-interface Outcome { ok: boolean; error?: string; version?: number[]; setContext?: number[]; big?: number }
-async function impacket(req: Record<string, unknown>): Promise<Outcome> {
-  const r = await run(PYTHON, [SCRIPT], { input: JSON.stringify(req), timeoutMs: 60_000 });
-  return JSON.parse(r.stdout) as Outcome;
-}
+const impacket = impacketDcerpc;
 
 describe('impacket authenticates to our DCE/RPC server', () => {
   for (const auth of ['ntlm'] as const) {

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ETYPE, findKeytabEntry, parseKeytab } from '../../src/security/kerberos/index.js';
 import { AdDc, startAdDc } from '../../tools/lib/samba-addc.js';
+import { isMounted } from '../../tools/lib/samba-addc-share.js';
 import { groupMembers, LOCK, type Resources, undoSync } from '../../tools/lib/samba-resources.js';
 import { startTempAgent } from '../../tools/lib/temp-agent.js';
 
@@ -137,5 +138,21 @@ describe('AD DC crash cleanup', () => {
     }
     // nothing left behind in Samba's default runtime dir (winbindd's socket dir included)
     expect(runSamba()).toEqual(before);
+  });
+
+  it('with a share: the lock records its loop device and mount, and undoSync removes both', async () => {
+    const run = await startAdDc({ share: {} });
+    try {
+      const res = JSON.parse(readFileSync(LOCK, 'utf8')) as Resources;
+      const mount = run.share!.mount;
+      expect(res.mount).toBe(mount);
+      expect(res.loop).toMatch(/^\/dev\/loop\d+$/);
+      expect(isMounted(mount)).toBe(true);
+      undoSync(res);
+      expect(isMounted(mount)).toBe(false);
+      expect(existsSync(`/sys/block/${res.loop!.slice(5)}/loop/backing_file`)).toBe(false);
+    } finally {
+      await run.stop();
+    }
   });
 });

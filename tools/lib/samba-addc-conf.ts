@@ -13,6 +13,7 @@
  * on loopback, so a DNS server would forward there and samba_dnsupdate would send updates there.
  */
 import { join } from 'node:path';
+import { shareGlobals, shareSection, type DcShareOptions, type DcSharePaths } from './samba-addc-share.js';
 
 /** The domain a DC is provisioned with; part of the template cache key. */
 export interface DcNames {
@@ -43,8 +44,14 @@ export const DC_TCP_PORTS = [88, 135, 389, 445, 464, 3268];
 // Not ntp_signd: samba makes it itself (and refuses one with other permissions than 0750).
 export const RUN_DIRS = ['lock', 'cache', 'pid', 'ncalrpc', 'log', 'ccache', 'sock'] as const;
 
-/** smb.conf of the DC run in `root` (whose private/, state/ and bind-dns/ come from the template). */
-export function dcSmbConf(root: string, n: DcNames, extra: Readonly<Record<string, string>> = {}): string {
+/**
+ * smb.conf of the DC run in `root` (whose private/, state/ and bind-dns/ come from the template);
+ * with `share`, also registry shares and [fsrvp_share] on the run's btrfs (samba-addc-share.ts).
+ */
+export function dcSmbConf(
+  root: string, n: DcNames, extra: Readonly<Record<string, string>> = {},
+  share?: { readonly paths: DcSharePaths; readonly opts: DcShareOptions },
+): string {
   const d = (x: string): string => join(root, x);
   const global: Record<string, string> = {
     'netbios name': n.host.toUpperCase(),
@@ -80,13 +87,17 @@ export function dcSmbConf(root: string, n: DcNames, extra: Readonly<Record<strin
     'rpc start on demand helpers': 'no',
     // smbd sends every pipe to <sock>/np/<name>: ours is fssagentrpc, the rest are symlinks.
     'external_rpc_pipe:socket_dir': d('sock'),
+    ...(share ? shareGlobals(share.opts) : {}),
     ...extra,
   };
-  const share = (name: string, path: string): string[] => [`[${name}]`, `  path = ${path}`, '  read only = no', ''];
+  const section = (name: string, path: string): string[] => [`[${name}]`, `  path = ${path}`, '  read only = no', ''];
   return [
+    // No `include = registry`: samba's own (source4) loadparm takes it for a file name and fails;
+    // smbd serves registry shares without it (`registry shares = yes`).
     '[global]', ...Object.entries(global).map(([k, v]) => `  ${k} = ${v}`), '',
-    ...share('sysvol', d('state/sysvol')),
-    ...share('netlogon', d(`state/sysvol/${dnsDomainOf(n)}/scripts`)),
+    ...section('sysvol', d('state/sysvol')),
+    ...section('netlogon', d(`state/sysvol/${dnsDomainOf(n)}/scripts`)),
+    ...(share ? shareSection(share.paths) : []),
   ].join('\n');
 }
 

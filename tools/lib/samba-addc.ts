@@ -29,6 +29,7 @@ import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes, OWN_PIPE
 import { must, runCmd, type RunResult } from './run-cmd.js';
 import { ensureAdDcTools } from './samba-addc-tools.js';
 import { clientSmbConf, dcSmbConf, DC_TCP_PORTS, DEFAULT_NAMES, fqdnOf, krb5Conf, RUN_DIRS, type DcNames } from './samba-addc-conf.js';
+import { makeShareFs, removeShareFs, type DcShareOptions, type DcSharePaths } from './samba-addc-share.js';
 import { copyTemplate, dcTemplate, SAMBA_TOOL, type DcTemplate, type DcUser } from './samba-addc-template.js';
 import {
   acquireLock, groupsUsing, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
@@ -44,6 +45,8 @@ export interface AdDcOptions {
   readonly names?: Partial<DcNames>;
   /** Extra [global] lines of the DC's smb.conf (e.g. a log level). */
   readonly global?: Readonly<Record<string, string>>;
+  /** Serve `fsrvp_share` from a btrfs loop filesystem, with registry shares (samba-addc-share.ts). */
+  readonly share?: DcShareOptions;
   /** How long to wait for the DC to answer (default 120 s). */
   readonly readyTimeoutMs?: number;
 }
@@ -90,6 +93,10 @@ export class AdDc {
   /** The template's users: [0] is in Backup Operators, [1] is not. */
   readonly users: readonly DcUser[];
   timings!: AdDcTimings;
+  /** The btrfs share's paths (option `share`). */
+  share: DcSharePaths | undefined;
+  /** `fss: sequence timeout` of the share (option `share`). */
+  seqTimeout = 1;
   private samba: ChildProcess | undefined;
   private dcerpcd: ChildProcess | undefined;
   private stopped = false;
@@ -156,7 +163,15 @@ export class AdDc {
   private async setup(opts: AdDcOptions): Promise<number> {
     for (const d of RUN_DIRS) await mkdir(join(this.root, d), { recursive: true });
     await mkdir(join(this.socketDir, 'np'), { mode: 0o700 });
-    await writeFile(this.conf, dcSmbConf(this.root, this.names, opts.global));
+    if (opts.share) {
+      this.seqTimeout = opts.share.seqTimeout ?? 1;
+      this.share = await makeShareFs(this.root, opts.share, (r) => {
+        Object.assign(this.res, r);
+        this.record();
+      });
+    }
+    const share = this.share && opts.share ? { paths: this.share, opts: opts.share } : undefined;
+    await writeFile(this.conf, dcSmbConf(this.root, this.names, opts.global, share));
     await writeFile(this.clientConf, clientSmbConf(this.names));
     await writeFile(this.krb5Conf, krb5Conf(this.names));
     await must('/usr/bin/testparm', ['-s', this.conf]);
@@ -184,7 +199,21 @@ export class AdDc {
     for (const g of groupsUsing(this.conf)) if (!this.res.pgids.includes(g)) this.res.pgids.push(g);
     this.record();
     await this.linkPipes();
+    if (this.share) await this.shareInfoReadable();
     return ready;
+  }
+
+  /**
+   * Samba bug 15265 (trap 4 of SAMBA.md, fixed in 4.20): a non-root caller's NetShareGetInfo(502)
+   * gets no security descriptor and smbtorture's share_sd crashes; share_info.tdb readable works
+   * around it, as in samba-harness.ts.
+   */
+  private async shareInfoReadable(): Promise<void> {
+    const tdb = join(this.root, 'state', 'share_info.tdb');
+    for (let i = 0; i < 50 && !existsSync(tdb); i++) await sleep(100);
+    if (!existsSync(tdb)) throw new Error(`smbd did not create ${tdb}`);
+    await chmod(tdb, 0o666);
+    await chmod(join(this.root, 'state'), 0o755);
   }
 
   /** Links every pipe Samba serves (samba's rpc task and samba-dcerpcd's helpers) but ours. */
@@ -265,6 +294,16 @@ export class AdDc {
     return { name, password, groups };
   }
 
+  /** `net rpc rights grant DOMAIN\\<user> <privileges>` as the administrator (LSA on the DC, Kerberos). */
+  async grantRights(user: string, privileges: readonly string[]): Promise<void> {
+    const cc = await this.kinit(this.admin, 'rights-admin');
+    const r = await runCmd('/usr/bin/net', [
+      '-s', this.clientConf, 'rpc', 'rights', 'grant', `${this.names.domain}\\${user}`, ...privileges,
+      '--use-kerberos=required', '-S', this.fqdn, '-I', DC_ADDRESS, '-U', `${this.names.domain}\\${this.admin.name}`, '-N',
+    ], { env: this.env(cc), timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`net rpc rights grant ${user} failed (${r.code}): ${r.stdout}${r.stderr}`);
+  }
+
   /** The DC's own service principals: host/<fqdn> and cifs/<fqdn> (keys of its machine password). */
   servicePrincipals(): string[] {
     return [`cifs/${this.fqdn}`, `host/${this.fqdn}`];
@@ -340,6 +379,7 @@ export class AdDc {
     const order = [...(first ? [first] : []), ...this.res.pgids.filter((g) => g !== first).reverse()];
     for (const pgid of order) await attempt(() => stopGroup(pgid));
     for (const pgid of groupsUsing(this.conf)) await attempt(() => stopGroup(pgid));
+    errors.push(...(await removeShareFs(this.res.loop, this.res.mount)));
     rmSync(this.root, { recursive: true, force: true });
     for (const p of [...(this.res.created ?? [])].reverse()) rmSync(p, { recursive: true, force: true });
     process.off('exit', this.exitHook);

@@ -1,0 +1,84 @@
+/**
+ * Our full agent on the AD DC of samba-addc.ts (started with option `share`): the FSRVP service
+ * on the DC's `fsrvp_share` (btrfs backend, README layout), the Samba registry publisher writing
+ * `fsrvp_share@{GUID}` into the DC's registry, the npa listener the DC's smbd forwards
+ * \PIPE\FssagentRpc to, and optionally the TCP listener on 127.0.0.1; Kerberos from the keytab
+ * `samba-tool domain exportkeytab` wrote. Also smbtorture against the DC (Kerberos, by name).
+ */
+import { join } from 'node:path';
+import { startAgent, type Agent } from '../../src/cli/agent.js';
+import { defaultConfig, type AgentConfig, type MinAuthLevel } from '../../src/cli/config.js';
+import { must, runCmd } from './run-cmd.js';
+import { DC_ADDRESS, type AdDc, type DcUser } from './samba-addc.js';
+import { hostsEnv } from './samba-addc-share.js';
+import type { TortureResult } from './samba-harness.js';
+
+export interface DcAgentOptions {
+  readonly keytab: string;
+  /** Minimum level of the Samba socket and the TCP listener (default integrity). */
+  readonly minLevel?: MinAuthLevel;
+  /** Also listen on TCP 127.0.0.1 (a free port). Default false. */
+  readonly tcp?: boolean;
+  readonly patch?: (c: AgentConfig) => void;
+}
+
+/** The agent configuration for `dc` (which must have been started with `share`). */
+export function dcAgentConfig(dc: AdDc, o: DcAgentOptions): AgentConfig {
+  if (!dc.share) throw new Error('the AD DC was started without a share (option share)');
+  const minLevel = o.minLevel ?? 'integrity';
+  const c = defaultConfig(join(dc.root, 'agent'));
+  c.netbiosName = dc.names.host.toUpperCase();
+  c.localNames = [dc.fqdn, DC_ADDRESS];
+  c.mode = 'samba';
+  c.stateDir = join(dc.root, 'agent', 'state');
+  c.sequenceTimeoutSeconds = dc.seqTimeout;
+  c.auth.kerberos = { keytab: o.keytab };
+  c.listen = { samba: { socketDir: dc.socketDir, byteMode: false, minLevel } };
+  if (o.tcp) c.listen.tcp = { host: DC_ADDRESS, port: 0, caller: { sids: [] }, minLevel };
+  c.shares = { samba: { smbConf: dc.conf } };
+  c.publisher = { type: 'samba', smbConf: dc.conf };
+  c.storage = { defaultBackend: 'btrfs', maxDepth: 5, refuseHardLinks: true };
+  o.patch?.(c);
+  return c;
+}
+
+/** Starts the agent for `dc`; it is closed at dc.stop() at the latest. */
+export async function startDcAgent(dc: AdDc, o: DcAgentOptions): Promise<Agent> {
+  const agent = await startAgent(dcAgentConfig(dc, o));
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await agent.close();
+  };
+  dc.onStop(close);
+  return { ...agent, close };
+}
+
+/**
+ * `smbtorture ncacn_np:<fqdn>[<opts>] <test> --use-kerberos=required -U user` with the run's
+ * krb5.conf, the DC's name resolved to 127.0.0.1 by nss_wrapper, and the share's sequence timeout.
+ */
+export async function dcSmbtorture(dc: AdDc, bindingOptions: string, test: string, user: DcUser, ccache: string): Promise<TortureResult & { binding: string }> {
+  const binding = `ncacn_np:${dc.fqdn}[${bindingOptions}]`;
+  const env = await hostsEnv(dc.root, [dc.fqdn, dc.names.host], dc.env(ccache));
+  const r = await runCmd('/usr/bin/smbtorture', [
+    binding, test, '-s', dc.clientConf, '--use-kerberos=required', '-U', `${dc.names.domain}\\${user.name}%${user.password}`,
+    `--realm=${dc.realm}`, `--option=fss:sequence timeout=${dc.seqTimeout}`,
+  ], { env, timeoutMs: 600_000 });
+  const pick = (kind: string): string[] => [...r.stdout.matchAll(new RegExp(`^${kind}: (\\S+)`, 'gm'))].map((m) => m[1] as string);
+  return { ...r, binding, passed: pick('success'), failed: [...pick('failure'), ...pick('error')], skipped: pick('skip') };
+}
+
+/** Registry shares of the DC (exposed shadow copies live there). */
+export async function dcRegistryShares(dc: AdDc): Promise<string[]> {
+  const r = await runCmd('/usr/bin/net', ['-s', dc.conf, 'conf', 'listshares']);
+  return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'global');
+}
+
+/** Subvolumes on the share's filesystem other than the share itself (i.e. snapshots). */
+export async function dcSnapshotSubvolumes(dc: AdDc): Promise<string[]> {
+  if (!dc.share) return [];
+  const out = await must('/usr/bin/btrfs', ['subvolume', 'list', dc.share.mount]);
+  return out.split('\n').filter(Boolean).map((l) => l.replace(/^.* path /, '')).filter((p) => p !== 'share');
+}
