@@ -1,7 +1,8 @@
 /**
  * DCE/RPC authentication for our own clients (fsrvp, fsrvp-replay, fsrvp-fuzz): a GSS initiator
  * seen through dcerpc's ClientAuth, and the initiators a user can ask for by name: raw NTLMSSP
- * (auth_type 10) and SPNEGO (9) over NTLMSSP.
+ * (auth_type 10), raw Kerberos (16, DCE style) and SPNEGO (9) over Kerberos (preferred, when a
+ * ticket is given) and/or NTLMSSP (when a password is).
  */
 import type { ClientAuth, ClientAuthStep } from '../dcerpc/client-auth.js';
 import type { PacketProtection } from '../dcerpc/auth.js';
@@ -10,8 +11,11 @@ import { MECH_OID, type GssContext } from './gss.js';
 import { flagsForBind } from './dcerpc-provider.js';
 import { NtlmInitiator, type NtlmCredentials } from './ntlmssp/index.js';
 import { createSpnegoInitiator } from './spnego/index.js';
+import type { SpnegoMechanism } from './spnego/mech.js';
+import { KerberosInitiator } from './kerberos/initiator.js';
+import type { ServiceTicket } from './kerberos/kdc-client.js';
 
-export type ClientMechanism = 'ntlm' | 'spnego';
+export type ClientMechanism = 'ntlm' | 'spnego' | 'kerberos';
 export type ClientLevel = 'connect' | 'integrity' | 'privacy';
 
 export const CLIENT_LEVELS: Record<ClientLevel, number> = {
@@ -57,9 +61,12 @@ export function gssClientAuth(ctx: GssContext, o: { authType: number; authLevel:
 export interface ClientAuthOptions {
   readonly mechanism: ClientMechanism;
   readonly level: ClientLevel;
-  readonly credentials: NtlmCredentials;
+  /** Password credentials (NTLMSSP); needed for 'ntlm', optional for 'spnego'. */
+  readonly credentials?: NtlmCredentials;
   /** Service principal for NTLM's MsvAvTargetName (e.g. host/server). */
   readonly targetName?: string;
+  /** The Kerberos service ticket (or how to get it at the first leg); needed for 'kerberos', preferred by 'spnego'. */
+  readonly kerberos?: ServiceTicket | (() => Promise<ServiceTicket>);
 }
 
 /** The security context `--auth MECH --level LEVEL -U DOMAIN\\user` asks for. */
@@ -67,11 +74,25 @@ export function clientAuth(o: ClientAuthOptions): ClientAuth {
   const authLevel = CLIENT_LEVELS[o.level];
   // The flags a bind at this level asks of a mechanism: the acceptor's rule, seen from our side.
   const flags = flagsForBind({ authLevel, headerSigning: true }, false);
-  const ntlm = (): NtlmInitiator => new NtlmInitiator({
-    credentials: o.credentials, flags, ...(o.targetName !== undefined ? { targetName: o.targetName } : {}),
-  });
-  if (o.mechanism === 'ntlm') return gssClientAuth(ntlm(), { authType: AUTH_TYPE.ntlmssp, authLevel });
-  const spnego = createSpnegoInitiator({ mechanisms: [{ oid: MECH_OID.ntlmssp, start: ntlm }] });
+  const creds = o.credentials;
+  const ntlm = creds && ((): NtlmInitiator => new NtlmInitiator({
+    credentials: creds, flags, ...(o.targetName !== undefined ? { targetName: o.targetName } : {}),
+  }));
+  const ticket = o.kerberos;
+  const krb5 = ticket && ((): KerberosInitiator => new KerberosInitiator({ ticket, flags: { ...flags, dceStyle: true } }));
+  if (o.mechanism === 'ntlm') {
+    if (!ntlm) throw new TypeError('clientAuth: ntlm needs credentials');
+    return gssClientAuth(ntlm(), { authType: AUTH_TYPE.ntlmssp, authLevel });
+  }
+  if (o.mechanism === 'kerberos') {
+    if (!krb5) throw new TypeError('clientAuth: kerberos needs a ticket');
+    return gssClientAuth(krb5(), { authType: AUTH_TYPE.krb5, authLevel });
+  }
+  const mechanisms: SpnegoMechanism[] = [];
+  if (krb5) mechanisms.push({ oid: MECH_OID.kerberos, start: krb5 });
+  if (ntlm) mechanisms.push({ oid: MECH_OID.ntlmssp, start: ntlm });
+  if (mechanisms.length === 0) throw new TypeError('clientAuth: spnego needs a ticket or credentials');
+  const spnego = createSpnegoInitiator({ mechanisms });
   return gssClientAuth(spnego, { authType: AUTH_TYPE.spnego, authLevel });
 }
 
