@@ -110,6 +110,7 @@ function specialKind(st: Stats | Dirent): string | undefined {
 const SLICE_MS = 10;
 /** … or after this many entries (a power of two), whichever comes first. */
 const SLICE_ENTRIES = 1024;
+const LSTAT_OPTS = { throwIfNoEntry: false } as const;
 const SYMLINK_REASON = 'symbolic links are not allowed in a shadow-copied share';
 
 interface Pending { readonly path: string; readonly depth: number }
@@ -222,7 +223,7 @@ async function walkSync(top: string, rootDev: number, r: WalkRules, count: Count
         let stat: Stats | undefined;
         if (needsStat(e, r)) {
           try {
-            stat = lstatSync(path, { throwIfNoEntry: false });
+            stat = lstatSync(path, LSTAT_OPTS);
           } catch (err) {
             return refusal('unreadable', path, `cannot stat: ${errnoOf(err)}`);
           }
