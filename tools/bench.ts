@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: throughput figures printed as rates and as ratios to a reference measured in
- * the same run. Sections: ndr, tcp, cycle, startup, samba, multi (see --help).
+ * the same run. Sections: ndr, tcp, cycle, startup, samba, multi, walk (see --help).
  */
 import { benchNdr } from './bench/ndr.js';
 import { benchTcp } from './bench/tcp.js';
@@ -15,6 +15,7 @@ Sections (all by default):
   startup  agent start-up time with 10,000 persisted shadow copies
   samba    ours vs Samba's rpcd_fsrvp through a private smbd (needs root and Samba)
   multi    8-share/8-subvolume sets through that smbd: Commit, Expose, Add vs Samba, and vs our 1-share set
+  walk     directory-structure check of a 1,000,000-entry tree, both profiles (reference: find -printf '%y %n')
 
 Options:
   --only LIST    run only these sections
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
     ['startup', './bench/startup.js', 'benchStartup'],
     ['samba', './bench/samba.js', 'benchSamba'],
     ['multi', './bench/samba-multi.js', 'benchSambaMulti'],
+    ['walk', './bench/walk.js', 'benchWalk'],
   ] as const) {
     try {
       const m = (await import(mod)) as Record<string, Section>;
