@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: throughput figures printed as rates and as ratios to a reference measured in
- * the same run. Sections: ndr, tcp, cycle, startup, samba, multi, smb (see --help).
+ * the same run. Sections: ndr, tcp, cycle, startup, samba, multi, smb, walk (see --help).
  */
 import { benchNdr } from './bench/ndr.js';
 import { benchTcp } from './bench/tcp.js';
@@ -17,6 +17,7 @@ Sections (all by default):
   multi    8-share/8-subvolume sets through that smbd: Commit, Expose, Add vs Samba, and vs our 1-share set
   smb      GetSupportedVersion over our SMB client vs rpcclient on the same smbd; sealed and signed
            DCE/RPC vs unauthenticated (calls and full cycles)
+  walk     directory-structure check of a 1,000,000-entry tree, both profiles (reference: find -printf '%y %n')
 
 Options:
   --only LIST    run only these sections
@@ -47,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
     ['samba', './bench/samba.js', 'benchSamba'],
     ['multi', './bench/samba-multi.js', 'benchSambaMulti'],
     ['smb', './bench/smb.js', 'benchSmb'],
+    ['walk', './bench/walk.js', 'benchWalk'],
   ] as const) {
     try {
       const m = (await import(mod)) as Record<string, Section>;

@@ -24,6 +24,7 @@ import { NpaListener, type RefusedEvent } from '../transport/npa-listener.js';
 import { attachRpcStream } from '../transport/stream.js';
 import { FSRVP_PIPE } from '../fsrvp/codes.js';
 import { ConfigError, type AgentConfig, type MinAuthLevel } from './config.js';
+import { sharePolicyResolver } from './config-policy.js';
 import { AUTH_LEVEL } from '../dcerpc/constants.js';
 import type { SecurityEvent } from '../dcerpc/auth.js';
 import { buildHostAuth, type HostAuth } from '../security/host-auth.js';
@@ -125,11 +126,12 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     registry: parts.shares,
     publisher: parts.publisher,
     backends: parts.backends,
+    policyFor: sharePolicyResolver(config.storage, config.shares.static),
     onEvent: (e) => {
       if (e.kind === 'denied') console.error(`fsrvpd: denied ${e.op} for ${e.caller.accountName ?? e.caller.sids.join(',')}: ${e.reason}`);
       else if (e.kind === 'expired') console.error(`fsrvpd: message sequence timer expired; removed sets ${e.setIds.join(', ')}`);
       else if (e.kind === 'refused') console.error(`fsrvpd: ${e.share} cannot be shadow-copied: ${e.reason}`);
-      else if (e.kind === 'progress') console.error(`fsrvpd: ${e.what}: ${e.done}${e.total === undefined ? '' : ` of ${e.total}`} entries copied`);
+      else if (e.kind === 'progress') console.error(`fsrvpd: ${e.what}: ${e.done}${e.total === undefined ? '' : ` of ${e.total}`} entries`);
       else console.error(`fsrvpd: cleanup failed for ${e.what}: ${e.reason}`);
     },
   });

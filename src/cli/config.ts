@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { isLoopbackHost } from '../sys/loopback.js';
+import type { SharePolicy } from '../storage/policy.js';
+import { parsePolicy } from './config-policy.js';
 
 export interface CallerConfig {
   /** SIDs given to every TCP caller (TCP carries no identity). */
@@ -60,7 +62,7 @@ export interface AgentConfig {
     /** minLevel none: smbd's SMB session identifies the caller (the forwarded token). */
     samba?: { socketDir: string; byteMode: boolean; minLevel: MinAuthLevel };
   };
-  shares: { static?: Record<string, { path: string; backend?: string }>; samba?: { smbConf?: string } };
+  shares: { static?: Record<string, { path: string; backend?: string; policy?: SharePolicy }>; samba?: { smbConf?: string } };
   publisher: { type: 'standalone' } | { type: 'samba'; smbConf?: string; strategy?: 'import' | 'setparm' };
   /** Record every accepted connection as a replayable capture file in `dir` (fsrvpd --record). */
   record?: { dir: string; maxFileBytes?: number; maxTotalBytes?: number };
@@ -69,6 +71,10 @@ export interface AgentConfig {
     snapshotDir?: string;
     maxDepth: number;
     refuseHardLinks: boolean;
+    /** Default directory-structure policy of every share (config-policy.ts); absent: hyperv with maxDepth/refuseHardLinks. */
+    policy?: SharePolicy;
+    /** Policies by share name (for shares from Samba; static shares may say `policy` themselves). */
+    sharePolicies?: Record<string, SharePolicy>;
   };
 }
 
@@ -95,7 +101,7 @@ export function defaultConfig(baseDir = resolve('.fsrvp-demo')): AgentConfig {
     },
     shares: { static: { demo: { path: resolve(baseDir, 'shares', 'demo'), backend: 'copy' } } },
     publisher: { type: 'standalone' },
-    storage: { snapshotDir: resolve(baseDir, 'snapshots'), maxDepth: 5, refuseHardLinks: true },
+    storage: { snapshotDir: resolve(baseDir, 'snapshots'), maxDepth: 5, refuseHardLinks: true, sharePolicies: {} },
   };
 }
 
@@ -263,9 +269,10 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
         const p = `$.shares.static.${name}`;
         if (typeof v === 'string') c.shares.static[name] = { path: resolve(v) };
         else {
-          const o = r.object(v, p, ['path', 'backend']);
+          const o = r.object(v, p, ['path', 'backend', 'policy']);
           c.shares.static[name] = { path: resolve(r.string(o.path, `${p}.path`)) };
           if (o.backend !== undefined) c.shares.static[name]!.backend = r.oneOf(o.backend, `${p}.backend`, ['btrfs', 'copy'] as const);
+          if (o.policy !== undefined) c.shares.static[name]!.policy = parsePolicy(o.policy, `${p}.policy`, (q, m) => r.fail(q, m));
         }
       }
     }
@@ -292,12 +299,18 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
     if (rc.maxTotalBytes !== undefined) c.record.maxTotalBytes = r.int(rc.maxTotalBytes, '$.record.maxTotalBytes', 4096, 2 ** 50);
   }
   if (top.storage !== undefined) {
-    const s = r.object(top.storage, '$.storage', ['defaultBackend', 'snapshotDir', 'maxDepth', 'refuseHardLinks']);
-    c.storage = { maxDepth: 5, refuseHardLinks: true };
+    const s = r.object(top.storage, '$.storage', ['defaultBackend', 'snapshotDir', 'maxDepth', 'refuseHardLinks', 'policy', 'sharePolicies']);
+    c.storage = { maxDepth: 5, refuseHardLinks: true, sharePolicies: {} };
     if (s.defaultBackend !== undefined) c.storage.defaultBackend = r.oneOf(s.defaultBackend, '$.storage.defaultBackend', ['btrfs', 'copy'] as const);
     if (s.snapshotDir !== undefined) c.storage.snapshotDir = resolve(r.string(s.snapshotDir, '$.storage.snapshotDir'));
     if (s.maxDepth !== undefined) c.storage.maxDepth = r.int(s.maxDepth, '$.storage.maxDepth', 1, 1000);
     if (s.refuseHardLinks !== undefined) c.storage.refuseHardLinks = r.bool(s.refuseHardLinks, '$.storage.refuseHardLinks');
+    const fail = (q: string, m: string): never => r.fail(q, m);
+    if (s.policy !== undefined) c.storage.policy = parsePolicy(s.policy, '$.storage.policy', fail);
+    if (s.sharePolicies !== undefined) {
+      const sp = r.object(s.sharePolicies, '$.storage.sharePolicies', Object.keys(isObject(s.sharePolicies) ? s.sharePolicies : {}));
+      for (const [name, v] of Object.entries(sp)) c.storage.sharePolicies![name] = parsePolicy(v, `$.storage.sharePolicies.${name}`, fail);
+    }
   }
   return c;
 }

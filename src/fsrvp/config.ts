@@ -3,7 +3,9 @@
  * `strict` (MS-FSRVP as written) mode answer differently (FSRVP.md §5.1, §7, §10).
  */
 import type { SnapshotBackend } from '../storage/backend.js';
-import type { SharePublisher, ShareRegistry } from '../shares/types.js';
+import type { PolicyCacheOptions } from '../storage/policy-cache.js';
+import type { SharePolicy } from '../storage/policy.js';
+import type { Share, SharePublisher, ShareRegistry } from '../shares/types.js';
 import type { CallerIdentity } from '../dcerpc/interface.js';
 import type { AuthzPolicy } from './authz.js';
 import type { Scheduler } from './timer.js';
@@ -54,6 +56,8 @@ export interface FsrvpConfig {
   readonly fsync?: boolean;
   /** Journal compaction threshold (records). Default 1024. */
   readonly compactMinRecords?: number;
+  /** Remembered directory-structure checks (storage/policy-cache.ts): size and recent-result age. */
+  readonly policyCache?: Pick<PolicyCacheOptions, 'maxEntries' | 'recentMs'>;
 }
 
 export interface FsrvpDeps {
@@ -68,6 +72,8 @@ export interface FsrvpDeps {
   /** Server-side GUIDs (default crypto.randomUUID). */
   readonly newGuid?: () => string;
   readonly onEvent?: (e: FsrvpEvent) => void;
+  /** A share's directory-structure policy (profile, limits); undefined: the backend's default. */
+  readonly policyFor?: (share: Share) => SharePolicy | undefined;
 }
 
 export type FsrvpServiceOptions = FsrvpConfig & FsrvpDeps;
@@ -125,6 +131,7 @@ export interface ResolvedConfig {
   readonly abortGraceMs: number;
   readonly fsync: boolean;
   readonly compactMinRecords: number;
+  readonly policyCache: Pick<PolicyCacheOptions, 'maxEntries' | 'recentMs'>;
 }
 
 export function resolveConfig(c: FsrvpConfig): ResolvedConfig {
@@ -149,5 +156,6 @@ export function resolveConfig(c: FsrvpConfig): ResolvedConfig {
     abortGraceMs: c.abortGraceMs ?? 30_000,
     fsync: c.fsync ?? true,
     compactMinRecords: c.compactMinRecords ?? 1024,
+    policyCache: c.policyCache ?? {},
   };
 }

@@ -6,8 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import createDebug from 'debug';
-import type { SnapshotBackend } from '../storage/backend.js';
-import type { SharePublisher, ShareRegistry } from '../shares/types.js';
+import type { Refusal, SnapshotBackend } from '../storage/backend.js';
+import { PolicyCache } from '../storage/policy-cache.js';
+import { policyKey, type SharePolicy } from '../storage/policy.js';
+import type { Share, SharePublisher, ShareRegistry } from '../shares/types.js';
 import type { FsrvpDeps, FsrvpEvent, ResolvedConfig } from './config.js';
 import { HRESULT } from './codes.js';
 import type { Change, StateStore } from './store.js';
@@ -19,6 +21,9 @@ const debug = createDebug('fsrvp:service');
 
 /** Set states whose records are not fsync'd on their own (see putSet). */
 const NOT_DURABLE: ReadonlySet<ShadowCopySetState['status']> = new Set(['Started', 'Added', 'CreationInProgress']);
+
+/** Set states after which no directory check of the set follows: its remembered checks go. */
+const CHECKS_DONE: ReadonlySet<ShadowCopySetState['status']> = new Set(['Committed', 'Exposed', 'Recovered']);
 
 /** An error that carries the HRESULT to answer with. */
 export class FsrvpError extends Error {
@@ -50,6 +55,9 @@ export class ServiceCore {
   readonly newGuid: () => string;
   readonly names: LocalNames;
   readonly timer: SequenceTimer;
+  /** Remembered directory-structure checks: one walk per share per set. */
+  readonly policyCache: PolicyCache;
+  private readonly policyFor: ((share: Share) => SharePolicy | undefined) | undefined;
 
   constructor(
     readonly cfg: ResolvedConfig,
@@ -66,6 +74,8 @@ export class ServiceCore {
     this.now = deps.now ?? Date.now;
     this.newGuid = deps.newGuid ?? randomUUID;
     this.names = new LocalNames(cfg.netbiosName, cfg.localNames);
+    this.policyCache = new PolicyCache({ ...cfg.policyCache, now: this.now });
+    this.policyFor = deps.policyFor;
     this.timer = new SequenceTimer(this.scheduler, cfg.sequenceTimeoutSeconds, onExpire,
       cfg.policy.mode === 'strict' ? 'single' : 'per-set');
   }
@@ -93,6 +103,19 @@ export class ServiceCore {
     return this.state.sets.get(id.toLowerCase());
   }
 
+  /**
+   * Checks a share's directory structure under its policy, once per set (policy-cache.ts);
+   * `setId` undefined for IsPathSupported. Long walks report progress as events.
+   */
+  checkShare(backend: SnapshotBackend, share: Share, setId: string | undefined): Promise<Refusal | undefined> {
+    const policy = this.policyFor?.(share);
+    return this.policyCache.check({ backend: backend.name, path: share.path, policy: policyKey(policy) }, setId, () =>
+      backend.check(share.path, {
+        ...(policy ? { policy } : {}),
+        progress: (p) => this.emit({ kind: 'progress', what: `directory check of ${share.path}`, done: p.entries, total: undefined }),
+      }));
+  }
+
   backendNamed(name: string): SnapshotBackend | undefined {
     return this.backends.find((b) => b.name === name);
   }
@@ -106,8 +129,14 @@ export class ServiceCore {
   private applyToMemory(changes: readonly Change[]): void {
     for (const c of changes) {
       switch (c.t) {
-        case 'set': this.state.sets.set(c.set.id, c.set); break;
-        case 'del': this.state.sets.delete(c.id); break;
+        case 'set':
+          this.state.sets.set(c.set.id, c.set);
+          if (CHECKS_DONE.has(c.set.status)) this.policyCache.endSet(c.set.id);
+          break;
+        case 'del':
+          this.state.sets.delete(c.id);
+          this.policyCache.endSet(c.id);
+          break;
         case 'retain': this.state.retained.set(snapshotKey(c.r.snapshot), c.r); break;
         case 'release': this.state.retained.delete(c.key); break;
         case 'pending': this.state.pending.set(pendingKey(c.p), c.p); break;

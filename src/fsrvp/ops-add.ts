@@ -34,7 +34,7 @@ export async function addToShadowCopySet(
     set = core.lookupSet(req.ShadowCopySetId);
     if (!set) return fail(policy.setNotFound);
   }
-  const r = await resolveShare(core, req.ShareName, { check: true });
+  const r = await resolveShare(core, req.ShareName, { check: true, setId: req.ShadowCopySetId });
   if (r.kind !== 'ok') return fail(resolveFailure(core, r));
   if (core.strict) {
     set = core.lookupSet(req.ShadowCopySetId);

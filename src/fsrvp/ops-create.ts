@@ -41,11 +41,12 @@ export async function prepareShadowCopySet(
   if (set.status !== 'Added') return { result: HRESULT.FSRVP_E_BAD_STATE };
   core.timer.stop(set.id);
   // Preparation re-validates every share against its backend's policy: the tree may have
-  // changed since Add (a mount point appeared, the share path vanished).
+  // changed since Add (a mount point appeared, the share path vanished). The walk of Add is
+  // reused while the tree's top is unchanged (core.checkShare).
   const outcome = await withDeadline(core.scheduler, req.TimeOutInMilliseconds >>> 0, core.cfg.abortGraceMs, async (signal) => {
     for (const [copy, m] of mappingsOf(set)) {
       signal.throwIfAborted();
-      const refusal = await backendOf(core, copy.volume.backend).check(m.share.path);
+      const refusal = await core.checkShare(backendOf(core, copy.volume.backend), m.share, set.id);
       if (refusal) {
         core.emit({ kind: 'refused', share: m.shareNameUnc, reason: `${refusal.path}: ${refusal.reason}` });
         throw new FsrvpError(HRESULT.FSRVP_E_NOT_SUPPORTED, `${refusal.path}: ${refusal.reason}`);

@@ -54,16 +54,23 @@ async function chooseBackend(core: ServiceCore, share: Share): Promise<SnapshotB
 
 /**
  * Resolves `text` to a snapshot-capable local share. `check` runs the backend's directory
- * policy too (Add, IsPathSupported, Prepare); IsPathShadowCopied only needs the volume.
+ * policy too (Add, IsPathSupported), remembered per set (core.checkShare); IsPathShadowCopied
+ * only needs the volume.
  */
-export async function resolveShare(core: ServiceCore, text: string, opts: { check: boolean }): Promise<Resolved> {
+export interface ResolveOptions {
+  readonly check: boolean;
+  /** The set the check is for (Add): its result is remembered for the set's Prepare. */
+  readonly setId?: string;
+}
+
+export async function resolveShare(core: ServiceCore, text: string, opts: ResolveOptions): Promise<Resolved> {
   const r = await resolveLocalShare(core, text, opts);
   // Operators need to see why a share cannot be shadow-copied (ONTAP logs the offending path).
   if (r.kind === 'unsupported') core.emit({ kind: 'refused', share: text, reason: r.reason });
   return r;
 }
 
-async function resolveLocalShare(core: ServiceCore, text: string, opts: { check: boolean }): Promise<Resolved> {
+async function resolveLocalShare(core: ServiceCore, text: string, opts: ResolveOptions): Promise<Resolved> {
   const p = parseLocalUnc(core, text);
   if (p.kind !== 'ok') return p;
   // A shadow copy share is not itself shadow-copied (it may be in the registry once published).
@@ -74,7 +81,7 @@ async function resolveLocalShare(core: ServiceCore, text: string, opts: { check:
   if (typeof backend === 'string') return { kind: 'unsupported', reason: backend };
   try {
     if (opts.check) {
-      const refusal = await backend.check(share.path);
+      const refusal = await core.checkShare(backend, share, opts.setId);
       if (refusal) return { kind: 'unsupported', reason: `${refusal.path}: ${refusal.reason}` };
     }
     const volume = await backend.volumeOf(share.path);

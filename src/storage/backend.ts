@@ -2,6 +2,7 @@
  * Snapshot backends: what the FSRVP service needs from a snapshot system. One backend instance
  * serves many shares; the service picks one per share (auto-detected, overridable).
  */
+import type { SharePolicy, WalkProgress } from './policy.js';
 
 /** The file store ("volume" in MS-FSRVP) a share lives on. One snapshot per volume per set. */
 export interface Volume {
@@ -43,6 +44,14 @@ export interface CreateOptions {
   readonly progress?: (done: number, total: number | undefined) => void;
 }
 
+/** How to check one share's directory structure (policy.ts). */
+export interface CheckOptions {
+  /** The share's configured policy; absent: the backend's default. */
+  readonly policy?: SharePolicy;
+  /** Progress of a long walk. */
+  readonly progress?: (p: WalkProgress) => void;
+}
+
 export interface SnapshotBackend {
   readonly name: string;
   /** Whether this backend can serve `path` at all (filesystem type, tools present). */
@@ -50,7 +59,7 @@ export interface SnapshotBackend {
   /** The volume that holds the share at `sharePath`. */
   volumeOf(sharePath: string): Promise<Volume>;
   /** Checks the directory-structure policy below the share root; undefined when acceptable. */
-  check(sharePath: string): Promise<Refusal | undefined>;
+  check(sharePath: string, options?: CheckOptions): Promise<Refusal | undefined>;
   /** Takes the snapshot of a volume. Must leave nothing behind if it fails or is aborted. */
   create(volume: Volume, opts: CreateOptions): Promise<SnapshotRef>;
   /** Makes a writable snapshot read-only (RecoveryComplete). Idempotent. */

@@ -28,13 +28,14 @@ import { realpathSync, statSync } from 'node:fs';
 import { lstat, mkdir, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
-import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
+import type { CheckOptions, CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
 import { CommandError, abortError, run, untilAborted, which } from '../sys/exec.js';
 import { HelperError, HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
 import { BtrfsIoctl, isIoctlRefusal, isIoctlUnsupported } from './btrfs-ioctl.js';
 import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts, type MountEntry } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
-import { BTRFS_SUBVOLUME_INO, checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
+import { BTRFS_SUBVOLUME_INO, checkTree, policyOptionsFor, refusal, type PolicyOptions, type PolicyRefusal, type WalkOptions } from './policy.js';
+import { listNestedSubvolumes } from './btrfs-subvolumes.js';
 import { exists, unlessMissing } from '../sys/enoent.js';
 import { createPlaced, listPlaced, type PlacedContext } from './btrfs-placed.js';
 import { placementForVolume, type Placement, type ShareShadowConf } from './layout.js';
@@ -270,7 +271,7 @@ export class BtrfsBackend implements SnapshotBackend {
    * After one statfs says the share is on btrfs (a local filesystem), everything else runs on
    * synchronous calls: the real path, the subvolume root, the mount table read once, the tree walk.
    */
-  async check(sharePath: string): Promise<PolicyRefusal | undefined> {
+  async check(sharePath: string, options: CheckOptions = {}): Promise<PolicyRefusal | undefined> {
     if (!(await this.supports(sharePath))) {
       return refusal('location', sharePath, (await which(this.cmd))
         ? 'the share is not on a btrfs filesystem'
@@ -303,12 +304,15 @@ export class BtrfsBackend implements SnapshotBackend {
         return refusal('location', snapDir, `the snapshot directory is not on the same btrfs filesystem as ${volume.root}`);
       }
     }
-    if (placed) {
-      // Snapshots in the share (shadow:snapdir inside it) are nested subvolumes there: empty
-      // directories in later snapshots, as with Samba's own FSRVP; not a reason to refuse.
-      return checkTree(share, { ...this.options.policy, btrfs: true, snapshotDir: snapDir }, { sync: true, mounts });
-    }
-    return checkTree(share, { ...this.options.policy, btrfs: true }, { sync: true, mounts });
+    // Nested subvolumes from the btrfs subvolume list (no walk), mount points from the mount table.
+    const policy = { ...(options.policy ? policyOptionsFor(options.policy) : this.options.policy), btrfs: true };
+    const walk: WalkOptions = {
+      sync: true, mounts, subvolumes: (top, m) => listNestedSubvolumes(top, m, this.cmd, this.timeoutMs),
+      ...(options.progress ? { progress: options.progress } : {}),
+    };
+    // Snapshots in the share (shadow:snapdir inside it) are nested subvolumes there: empty
+    // directories in later snapshots, as with Samba's own FSRVP; not a reason to refuse.
+    return checkTree(share, placed ? { ...policy, snapshotDir: snapDir } : policy, walk);
   }
 
   /** Snapshot directories this process made or found, so create() skips the mkdir. */

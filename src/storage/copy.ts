@@ -22,12 +22,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
-import type { CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
+import type { CheckOptions, CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
 import { abortError } from '../sys/exec.js';
 import { writeFileAtomic } from '../sys/atomic.js';
 import { isInside } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
-import { checkTree, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
+import { checkTree, policyOptionsFor, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
 import { FileOps } from './file-ops.js';
 import { protectTree, unprotectTree, type ReadOnlyMethod } from './protect.js';
 import { copyTree, type CloneMode, type CopyMethod } from './tree-copy.js';
@@ -117,7 +117,7 @@ export class CopyBackend implements SnapshotBackend {
     return join(dirname(root), COPY_SNAPSHOT_DIR_NAME, label);
   }
 
-  async check(sharePath: string): Promise<PolicyRefusal | undefined> {
+  async check(sharePath: string, options: CheckOptions = {}): Promise<PolicyRefusal | undefined> {
     let root: string;
     try {
       root = (await this.volumeOf(sharePath)).root;
@@ -132,7 +132,8 @@ export class CopyBackend implements SnapshotBackend {
     if (root.split('/').includes(COPY_SNAPSHOT_DIR_NAME) || (this.options.snapshotDir && isInside(root, this.options.snapshotDir))) {
       return refusal('location', root, 'the share is inside a snapshot directory');
     }
-    return checkTree(root, this.options.policy);
+    const policy = options.policy ? policyOptionsFor(options.policy) : this.options.policy;
+    return checkTree(root, policy, options.progress ? { progress: options.progress } : {});
   }
 
   async create(volume: Volume, opts: CreateOptions): Promise<CopySnapshotRef> {
