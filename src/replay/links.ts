@@ -11,6 +11,7 @@
  */
 import type { ClientAuth } from '../dcerpc/client-auth.js';
 import type { RpcClient } from '../dcerpc/client.js';
+import { concatBytes } from '../dcerpc/bytes.js';
 import { PFC } from '../dcerpc/constants.js';
 import { decodePdu, encodePdu } from '../dcerpc/pdu.js';
 import type { PduHeader, RequestPdu } from '../dcerpc/pdu-types.js';
@@ -34,16 +35,6 @@ export function rawLink(rpc: RpcClient): ReplayLink {
     close: () => rpc.close(),
   };
 }
-
-const concat = (parts: readonly Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 
 export function authenticatedLink(rpc: RpcClient, auth: () => ClientAuth, timeoutMs = 60_000): ReplayLink {
   const answers: Array<Promise<Uint8Array | null>> = [];
@@ -88,7 +79,7 @@ export function authenticatedLink(rpc: RpcClient, auth: () => ClientAuth, timeou
     fragments.push(pdu);
     if ((pdu.header.pfcFlags & PFC.LAST_FRAG) === 0) return undefined;
     const first = fragments[0] as RequestPdu;
-    const stub = concat(fragments.map((f) => f.stubAndVerifier));
+    const stub = concatBytes(fragments.map((f) => f.stubAndVerifier));
     fragments = [];
     const bigEndian = (first.header.drep[0] & 0x10) === 0;
     const o = { callId: first.header.callId, bigEndian, timeoutMs, ...(first.object !== undefined ? { objectUuid: first.object } : {}) };
