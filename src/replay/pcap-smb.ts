@@ -6,6 +6,7 @@
  * the client, STATUS_BUFFER_OVERFLOW parts included). Encrypted messages (TRANSFORM_HEADER) are
  * opened with given keys, else counted as skipped. Malformed messages are counted, never thrown.
  */
+import { concatBytes } from '../dcerpc/bytes.js';
 import { SmbError } from '../smb/errors.js';
 import { COMMAND, HDR_FLAGS, HEADER_SIZE, PROTOCOL_SMB1, PROTOCOL_SMB2, PROTOCOL_TRANSFORM, decodeHeader } from '../smb/header.js';
 import { CIPHER, decodeTransformHeader, decryptMessage, type CipherId } from '../smb/encryption.js';
@@ -102,7 +103,7 @@ export class SmbFlow {
     const out: PipeChunk[] = [];
     // A large message arriving in many segments is joined once, when complete.
     if (this.have[i] < this.need[i]) return out;
-    let buf = this.bufs[i].length === 1 ? (this.bufs[i][0] as Uint8Array) : concatAll(this.bufs[i], this.have[i]);
+    let buf = this.bufs[i].length === 1 ? (this.bufs[i][0] as Uint8Array) : concatBytes(this.bufs[i]);
     this.need[i] = 4;
     for (;;) {
       if (this.resync[i]) {
@@ -307,16 +308,6 @@ export class SmbFlow {
     const pipe = this.pipes.get(fid);
     if (pipe !== undefined) out.push({ fid, pipe, fromClient, bytes: new Uint8Array(bytes) });
   }
-}
-
-function concatAll(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const c = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    c.set(p, o);
-    o += p.length;
-  }
-  return c;
 }
 
 /** Offset of a NetBIOS session message that holds an SMB2 or transform header, or -1. */
