@@ -13,8 +13,8 @@
 import createDebug from 'debug';
 import type { ClientAuth } from '../dcerpc/client-auth.js';
 import type { RpcClient } from '../dcerpc/client.js';
-import { NDR20, syntaxId } from '../dcerpc/syntax.js';
-import { FSRVP_UUID, hresultName } from '../fsrvp/codes.js';
+import { FsrvpClient } from '../client/fsrvp-client.js';
+import { hresultName } from '../fsrvp/codes.js';
 import * as Idl from '../fsrvp/idl.js';
 import { Rng } from '../ndr/index.js';
 import type { CapturedPdu } from '../replay/capture.js';
@@ -62,18 +62,10 @@ export interface LiveFuzzResult {
   canaryAlive: boolean;
 }
 
-const FSRVP_CONTEXT = [{ contextId: 0, abstractSyntax: syntaxId(FSRVP_UUID, 1, 0), transferSyntaxes: [NDR20] }];
-
+/** A fresh connection with FSRVP bound (authenticated when the campaign is), as FsrvpClient binds it. */
 async function bound(o: LiveFuzzOptions): Promise<RpcClient> {
-  const rpc = await o.open();
-  try {
-    const ack = await rpc.bind({ contexts: FSRVP_CONTEXT, timeoutMs: o.timeoutMs ?? 30_000, ...(o.auth ? { auth: o.auth() } : {}) });
-    if (ack.kind !== 'bind_ack' || ack.results[0]?.result !== 0) throw new Error(`bind refused (${ack.kind})`);
-    return rpc;
-  } catch (e) {
-    await rpc.close().catch(() => undefined);
-    throw e;
-  }
+  const c = await FsrvpClient.over(await o.open(), { timeoutMs: o.timeoutMs ?? 30_000, ...(o.auth ? { auth: o.auth() } : {}) });
+  return c.rpc;
 }
 
 /** Deletes every mapping and aborts every set of the case; returns what could not be undone. */
