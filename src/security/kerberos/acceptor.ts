@@ -31,7 +31,7 @@ import { verifyApReq, type VerifiedApReq } from './ap-req.js';
 import { getEnctype } from './crypto.js';
 import { KerberosCryptoError } from './errors.js';
 import { newMessageContext, type KrbMessageContext } from './gss-context.js';
-import { dceSignatureSize, getMic, unwrapDce, verifyMic, wrapDce } from './gss-tokens.js';
+import { getMic, micVerifies, pduUnwraps, signatureSizeFor, wrapDce } from './gss-tokens.js';
 import { parseKeytab, type Keytab, type KeytabEntry } from './keytab.js';
 import { GSS_FLAG, KEY_USAGE, MSG_TYPE, TOK_ID, apRep, encApRepPart, frameKrbToken, unframeKrbToken } from './messages.js';
 import { processReplayCache, type ReplayCache } from './replay-cache.js';
@@ -223,18 +223,11 @@ export class KerberosAcceptor implements GssContext, SpnegoInnerHooks {
   }
 
   verifyMic(data: Uint8Array, mic: Uint8Array): boolean {
-    if (this.phase !== 'done' || this.ctx === undefined) return false;
-    try {
-      return verifyMic(this.ctx, data, mic) === undefined;
-    } catch {
-      return false;
-    }
+    return micVerifies(this.phase === 'done' ? this.ctx : undefined, data, mic);
   }
 
   signatureSize(): number {
-    const f = this.opts.flags;
-    const level = f?.confidentiality === true ? 6 : f?.integrity === true ? 5 : 0;
-    return this.ctx === undefined ? 0 : dceSignatureSize(this.ctx, level);
+    return signatureSizeFor(this.ctx, this.opts.flags);
   }
 
   wrapPdu(p: PacketProtection): Uint8Array {
@@ -242,12 +235,7 @@ export class KerberosAcceptor implements GssContext, SpnegoInnerHooks {
   }
 
   unwrapPdu(p: PacketProtection & { readonly signature: Uint8Array }): boolean {
-    if (this.phase !== 'done' || this.ctx === undefined) return false;
-    try {
-      return unwrapDce(this.ctx, p);
-    } catch {
-      return false;
-    }
+    return pduUnwraps(this.phase === 'done' ? this.ctx : undefined, p);
   }
 
   // ---- SPNEGO hooks -----------------------------------------------------------------------

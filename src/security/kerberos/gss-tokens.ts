@@ -82,3 +82,31 @@ export function unwrapDceChecked(ctx: KrbMessageContext, p: PacketProtection & {
 export function unwrapDce(ctx: KrbMessageContext, p: PacketProtection & { readonly signature: Uint8Array }): boolean {
   return unwrapDceChecked(ctx, p) === undefined;
 }
+
+/**
+ * What an initiator and an acceptor answer through GssContext once established (`ctx` undefined:
+ * not established): a failed check is false, never a throw.
+ */
+export function micVerifies(ctx: KrbMessageContext | undefined, data: Uint8Array, mic: Uint8Array): boolean {
+  if (ctx === undefined) return false;
+  try {
+    return verifyMic(ctx, data, mic) === undefined;
+  } catch {
+    return false;
+  }
+}
+
+export function pduUnwraps(ctx: KrbMessageContext | undefined, p: PacketProtection & { readonly signature: Uint8Array }): boolean {
+  if (ctx === undefined) return false;
+  try {
+    return unwrapDce(ctx, p);
+  } catch {
+    return false;
+  }
+}
+
+/** The DCE signature size for a context negotiated with these flags (privacy: level 6, integrity: 5). */
+export function signatureSizeFor(ctx: KrbMessageContext | undefined, flags: { readonly confidentiality?: boolean; readonly integrity?: boolean } | undefined): number {
+  const level = flags?.confidentiality === true ? 6 : flags?.integrity === true ? 5 : 0;
+  return ctx === undefined ? 0 : dceSignatureSize(ctx, level);
+}

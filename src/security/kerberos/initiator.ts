@@ -27,7 +27,7 @@ import type { SpnegoInnerHooks } from '../spnego/mech.js';
 import { getEnctype } from './crypto.js';
 import { KerberosCryptoError } from './errors.js';
 import { newMessageContext, type KrbMessageContext } from './gss-context.js';
-import { dceSignatureSize, getMic, unwrapDce, verifyMic, wrapDce } from './gss-tokens.js';
+import { getMic, micVerifies, pduUnwraps, signatureSizeFor, wrapDce } from './gss-tokens.js';
 import { asName, type ServiceTicket } from './kdc-client.js';
 import { apReqRaw, flagBits } from './kdc-messages.js';
 import { krbErrorText } from './kdc-transport.js';
@@ -204,18 +204,11 @@ export class KerberosInitiator implements GssContext, SpnegoInnerHooks {
   }
 
   verifyMic(data: Uint8Array, mic: Uint8Array): boolean {
-    if (this.phase !== 'done' || this.ctx === undefined) return false;
-    try {
-      return verifyMic(this.ctx, data, mic) === undefined;
-    } catch {
-      return false;
-    }
+    return micVerifies(this.phase === 'done' ? this.ctx : undefined, data, mic);
   }
 
   signatureSize(): number {
-    const f = this.opts.flags;
-    const level = f.confidentiality ? 6 : f.integrity ? 5 : 0;
-    return this.ctx === undefined ? 0 : dceSignatureSize(this.ctx, level);
+    return signatureSizeFor(this.ctx, this.opts.flags);
   }
 
   wrapPdu(p: PacketProtection): Uint8Array {
@@ -223,12 +216,7 @@ export class KerberosInitiator implements GssContext, SpnegoInnerHooks {
   }
 
   unwrapPdu(p: PacketProtection & { readonly signature: Uint8Array }): boolean {
-    if (this.phase !== 'done' || this.ctx === undefined) return false;
-    try {
-      return unwrapDce(this.ctx, p);
-    } catch {
-      return false;
-    }
+    return pduUnwraps(this.phase === 'done' ? this.ctx : undefined, p);
   }
 
   hasIntegrity(): boolean {
