@@ -176,7 +176,10 @@ export class SmbConnection {
       creditCharge: this.multiCredit ? charge : 0,
       credits: Math.min(want, 512),
     });
-    const msg = new Uint8Array(HEADER_SIZE + bodyBytes.length);
+    // The plain message is built inside its transport frame (4 bytes ahead), so an unencrypted
+    // request goes out without another copy.
+    const plainFrame = new Uint8Array(4 + HEADER_SIZE + bodyBytes.length);
+    const msg = plainFrame.subarray(4);
     msg.set(header);
     msg.set(bodyBytes, HEADER_SIZE);
     const encrypt = session !== undefined && (opts.encrypt ?? session.encryptAll);
@@ -193,26 +196,35 @@ export class SmbConnection {
         reject(new SmbError(`${commandName(command)}: no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(messageId, p);
-      const frame = new Uint8Array(4 + wire.length);
-      new DataView(frame.buffer).setUint32(0, wire.length);
-      frame.set(wire, 4);
+      let frame = plainFrame;
+      if (encrypt) {
+        frame = new Uint8Array(4 + wire.length);
+        frame.set(wire, 4);
+      }
+      new DataView(frame.buffer, frame.byteOffset, 4).setUint32(0, wire.length);
       log('-> %s mid %d (%d bytes%s)', commandName(command), messageId, wire.length, encrypt ? ', encrypted' : '');
       this.socket.write(frame);
     });
   }
 
   private onData(chunk: Buffer): void {
-    const next = new Uint8Array(this.buf.length + chunk.length);
-    next.set(this.buf);
-    next.set(chunk, this.buf.length);
-    this.buf = next;
+    // Messages are views of the received bytes (no copy per message); only a partial message
+    // left over is joined with the next chunk.
+    if (this.buf.length === 0) {
+      this.buf = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+    } else {
+      const next = new Uint8Array(this.buf.length + chunk.length);
+      next.set(this.buf);
+      next.set(chunk, this.buf.length);
+      this.buf = next;
+    }
     let off = 0;
     while (this.buf.length - off >= 4) {
       const dv = new DataView(this.buf.buffer, this.buf.byteOffset + off, 4);
       const len = dv.getUint32(0);
       if (len > MAX_MESSAGE) return this.fail(new SmbError(`bad transport frame (first word 0x${len.toString(16)})`));
       if (this.buf.length - off - 4 < len) break;
-      const msg = this.buf.slice(off + 4, off + 4 + len);
+      const msg = this.buf.subarray(off + 4, off + 4 + len);
       off += 4 + len;
       try {
         this.onMessage(msg);
@@ -220,7 +232,7 @@ export class SmbConnection {
         return this.fail(e instanceof SmbError ? e : new SmbError(String(e)));
       }
     }
-    this.buf = this.buf.slice(off);
+    this.buf = off === this.buf.length ? new Uint8Array(0) : this.buf.slice(off);
   }
 
   private onMessage(wire: Uint8Array): void {
@@ -239,7 +251,7 @@ export class SmbConnection {
       const h = decodeHeader(msg.subarray(start));
       const end = h.nextCommand === 0 ? msg.length : start + h.nextCommand;
       if (end > msg.length || end < start + HEADER_SIZE) throw new SmbError(`NextCommand ${h.nextCommand} leaves the message`, start + 20);
-      this.onResponse(h, msg.slice(start, end), encrypted);
+      this.onResponse(h, msg.subarray(start, end), encrypted);
       if (h.nextCommand === 0) return;
       start = end;
     }

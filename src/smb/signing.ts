@@ -15,7 +15,14 @@ export type SigningAlgorithm = (typeof SIGNING_ALG)[keyof typeof SIGNING_ALG];
 export const signingAlgorithmName = (a: number): string =>
   a === 0 ? 'HMAC-SHA256' : a === 1 ? 'AES-128-CMAC' : a === 2 ? 'AES-128-GMAC' : `signing algorithm ${a}`;
 
+function signatureIsZero(msg: Uint8Array): boolean {
+  for (let i = SIGNATURE_OFFSET; i < SIGNATURE_OFFSET + 16; i++) if (msg[i] !== 0) return false;
+  return true;
+}
+
+/** The message with its signature field zeroed: itself when the field is zero already (a request being signed). */
 function withZeroSignature(msg: Uint8Array): Uint8Array {
+  if (signatureIsZero(msg)) return msg;
   const copy = new Uint8Array(msg);
   copy.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + 16);
   return copy;
@@ -57,5 +64,12 @@ export function signMessage(alg: SigningAlgorithm, key: Uint8Array, msg: Uint8Ar
 
 export function verifySignature(alg: SigningAlgorithm, key: Uint8Array, msg: Uint8Array): boolean {
   if (msg.length < HEADER_SIZE) return false;
-  return equalBytes(computeSignature(alg, key, msg), msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + 16));
+  // The field is zeroed in place while the signature is computed (no copy of the message), then put back.
+  const sent = msg.slice(SIGNATURE_OFFSET, SIGNATURE_OFFSET + 16);
+  msg.fill(0, SIGNATURE_OFFSET, SIGNATURE_OFFSET + 16);
+  try {
+    return equalBytes(computeSignature(alg, key, msg), sent);
+  } finally {
+    msg.set(sent, SIGNATURE_OFFSET);
+  }
 }
