@@ -23,6 +23,10 @@ Options:
   --only LIST    run only these sections
   --seconds N    measuring time per figure (default 1.5)
   --help         this text
+
+Environment:
+  FSRVP_BENCH_AGENT_NODE_ARGS   Node options for the agent process of 'samba' and 'multi' alone,
+                                e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the agent
 `;
 
 type Section = (seconds: number) => Promise<void>;

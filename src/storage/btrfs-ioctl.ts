@@ -55,6 +55,19 @@ export class BtrfsIoctl extends HelperClient {
     return (await this.call<{ changed: boolean }>('set_readonly', { path, readonly: true })).changed;
   }
 
+  /**
+   * The subvolumes strictly below directory `path` (absolute paths, sorted): the children of the
+   * subvolume holding it that lie inside it, from the tree of tree roots (BTRFS_IOC_TREE_SEARCH
+   * and BTRFS_IOC_INO_LOOKUP, the facts `btrfs subvolume list -o` prints), without a process.
+   */
+  async nestedSubvolumes(path: string): Promise<string[]> {
+    const r = await this.call<{ subvolumes: unknown }>('nested', { path });
+    if (!Array.isArray(r.subvolumes) || !r.subvolumes.every((p): p is string => typeof p === 'string')) {
+      throw new HelperError('nested', 'EPROTO', 'the helper answered nested without a list of paths');
+    }
+    return r.subvolumes;
+  }
+
   /** Whether the subvolume at `path` has the read-only flag. */
   async isReadOnly(path: string): Promise<boolean> {
     return (await this.call<{ readonly: boolean }>('get_flags', { path })).readonly;

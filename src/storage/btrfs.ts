@@ -307,12 +307,26 @@ export class BtrfsBackend implements SnapshotBackend {
     // Nested subvolumes from the btrfs subvolume list (no walk), mount points from the mount table.
     const policy = { ...(options.policy ? policyOptionsFor(options.policy) : this.options.policy), btrfs: true };
     const walk: WalkOptions = {
-      sync: true, mounts, subvolumes: (top, m) => listNestedSubvolumes(top, m, this.cmd, this.timeoutMs),
+      sync: true, mounts, subvolumes: (top, m) => this.nestedSubvolumes(top, m),
       ...(options.progress ? { progress: options.progress } : {}),
     };
     // Snapshots in the share (shadow:snapdir inside it) are nested subvolumes there: empty
     // directories in later snapshots, as with Samba's own FSRVP; not a reason to refuse.
     return checkTree(share, placed ? { ...policy, snapshotDir: snapDir } : policy, walk);
+  }
+
+  /** Nested subvolumes below `top`: by ioctl through the helper, else from `btrfs subvolume list -o`. */
+  private async nestedSubvolumes(top: string, mounts: readonly MountEntry[]): Promise<string[] | undefined> {
+    const io = this.ioctl;
+    if (io !== undefined) {
+      try {
+        return await io.nestedSubvolumes(top);
+      } catch (e) {
+        this.ioctlFallback(e, 'nested subvolumes');
+        debug('nested subvolumes of %s by ioctl failed (%s); asking the %s tool', top, (e as Error).message, this.cmd);
+      }
+    }
+    return listNestedSubvolumes(top, mounts, this.cmd, this.timeoutMs);
   }
 
   /** Snapshot directories this process made or found, so create() skips the mkdir. */

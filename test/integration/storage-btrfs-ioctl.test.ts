@@ -211,4 +211,34 @@ describe('btrfs backend by ioctl (helper process) on a loop filesystem', () => {
     expect(calls.filter((c) => c.startsWith('subvolume delete'))).toHaveLength(1);
     await rm(join(fs.dir, 'dies.py'));
   });
+
+  it('finds nested subvolumes by ioctl as `btrfs subvolume list -o` does, and check() refuses them without running the tool', async () => {
+    const top = join(fs.mountPoint, 'nesting');
+    await run('btrfs', ['subvolume', 'create', top]);
+    await mkdir(join(top, 'share', 'a', 'b'), { recursive: true });
+    await mkdir(join(top, 'share2'));
+    for (const sub of ['share/a/b/inner', 'share/sp ace', 'share/a/b/inner/deeper', 'share2/beside']) {
+      await run('btrfs', ['subvolume', 'create', join(top, sub)]);
+    }
+    const io = new BtrfsIoctl({ timeoutMs: 10_000 });
+    try {
+      expect(await io.nestedSubvolumes(join(top, 'share'))).toEqual([join(top, 'share/a/b/inner'), join(top, 'share/sp ace')]);
+      expect(await io.nestedSubvolumes(join(top, 'share', 'a'))).toEqual([join(top, 'share/a/b/inner')]);
+      expect(await io.nestedSubvolumes(top)).toEqual([join(top, 'share/a/b/inner'), join(top, 'share/sp ace'), join(top, 'share2/beside')]);
+      expect(await io.nestedSubvolumes(join(top, 'share2', 'beside'))).toEqual([]);
+      // The same facts as the tool: its children of the subvolume holding `top`.
+      const listed = (await run('btrfs', ['subvolume', 'list', '-o', top])).stdout.split('\n').filter(Boolean).length;
+      expect(listed).toBe(3);
+      const missing = await io.nestedSubvolumes(join(top, 'nope')).then(() => undefined, (e: unknown) => e);
+      expect(missing).toBeInstanceOf(HelperError);
+      expect((missing as HelperError).code).toBe('ENOENT');
+    } finally {
+      await io.close();
+    }
+    const b = backend();
+    await toolCalls();
+    const r = await b.check(join(top, 'share'));
+    expect(r).toMatchObject({ kind: 'nested-subvolume', path: join(top, 'share/a/b/inner') });
+    expect((await toolCalls()).filter((c) => c.startsWith('subvolume list'))).toEqual([]);
+  });
 });

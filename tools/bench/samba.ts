@@ -186,7 +186,9 @@ export async function spawnAgent(h: SambaHarness): Promise<{ stop(): Promise<voi
   const file = join(h.root, 'fsrvpd.json');
   await writeFile(file, JSON.stringify(agentConfig(h)));
   const fsrvpd = fileURLToPath(new URL('../../src/cli/fsrvpd.js', import.meta.url));
-  const proc = spawn(process.execPath, [fsrvpd, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // FSRVP_BENCH_AGENT_NODE_ARGS: Node options for the agent alone (e.g. --cpu-prof --cpu-prof-dir=DIR).
+  const nodeArgs = (process.env.FSRVP_BENCH_AGENT_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  const proc = spawn(process.execPath, [...nodeArgs, fsrvpd, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

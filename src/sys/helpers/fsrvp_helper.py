@@ -198,6 +198,105 @@ def btrfs_set_readonly(args):
         os.close(fd)
 
 
+# Nested subvolumes without a `btrfs subvolume list` process (the same kernel facts it reads):
+#   BTRFS_IOC_TREE_SEARCH = _IOWR(0x94, 17, struct btrfs_ioctl_search_args) = 0xd0009411
+#     struct btrfs_ioctl_search_key { __u64 tree_id, min_objectid, max_objectid, min_offset,
+#       max_offset, min_transid, max_transid; __u32 min_type, max_type, nr_items, unused;
+#       __u64 unused1..4; } (104 bytes), then char buf[4096 - 104] of items, each a
+#     struct btrfs_ioctl_search_header { __u64 transid, objectid, offset; __u32 type, len; }
+#     followed by `len` bytes of item.
+#   BTRFS_IOC_INO_LOOKUP = _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args) = 0xd0009412
+#     { __u64 treeid; __u64 objectid; char name[4080]; }: treeid 0 and objectid 256 give the id
+#     of the subvolume holding the fd; otherwise name is the path of inode objectid inside
+#     subvolume treeid, from its root, with a trailing '/' ('' for the root itself).
+#   In the tree of tree roots (tree 1), a BTRFS_ROOT_REF_KEY (156) item keyed (parent id, 156,
+#   child id) is a btrfs_root_ref { __le64 dirid; __le64 sequence; __le16 name_len; } and the
+#   child's name: the child subvolume sits in directory `dirid` of the parent.
+IOC_TREE_SEARCH = 0xd0009411
+IOC_INO_LOOKUP = 0xd0009412
+SEARCH_KEY = struct.Struct('=7Q4I4Q')
+SEARCH_HEADER = struct.Struct('=3Q2I')
+INO_LOOKUP = struct.Struct('=QQ4080s')
+ROOT_REF = struct.Struct('<QQH')
+ROOT_TREE_OBJECTID = 1
+ROOT_REF_KEY = 156
+U64_MAX = (1 << 64) - 1
+assert SEARCH_KEY.size == 104 and SEARCH_HEADER.size == 32 and INO_LOOKUP.size == 4096 and ROOT_REF.size == 18
+assert IOC_TREE_SEARCH == _ioc(17, 4096, True, True)
+assert IOC_INO_LOOKUP == _ioc(18, INO_LOOKUP.size, True, True)
+
+
+def _ino_lookup(fd, treeid, objectid, what):
+    buf = bytearray(INO_LOOKUP.pack(treeid, objectid, b''))
+    _ioctl(fd, IOC_INO_LOOKUP, buf, what)
+    tree, _obj, name = INO_LOOKUP.unpack(buf)
+    return tree, name.split(b'\0', 1)[0]
+
+
+def _child_refs(fd, parent):
+    """(dirid, name) of each subvolume whose parent is subvolume `parent`."""
+    refs = []
+    min_offset = 0
+    for _round in range(1 << 16):  # bounded: each round moves min_offset past what it returned
+        key = SEARCH_KEY.pack(ROOT_TREE_OBJECTID, parent, parent, min_offset, U64_MAX, 0, U64_MAX,
+                              ROOT_REF_KEY, ROOT_REF_KEY, 4096, 0, 0, 0, 0, 0)
+        buf = bytearray(key + bytes(4096 - SEARCH_KEY.size))
+        _ioctl(fd, IOC_TREE_SEARCH, buf, 'tree search for the subvolumes below %d' % parent)
+        count = SEARCH_KEY.unpack_from(buf, 0)[9]
+        if count == 0:
+            return refs
+        pos = SEARCH_KEY.size
+        last = None
+        for _ in range(count):
+            if pos + SEARCH_HEADER.size > len(buf):
+                raise OpError('EPROTO', 'tree search answer overruns its buffer')
+            _transid, objectid, offset, typ, length = SEARCH_HEADER.unpack_from(buf, pos)
+            pos += SEARCH_HEADER.size
+            item = bytes(buf[pos:pos + length])
+            pos += length
+            if len(item) != length:
+                raise OpError('EPROTO', 'tree search item overruns its buffer')
+            last = offset
+            if objectid != parent or typ != ROOT_REF_KEY or length < ROOT_REF.size:
+                continue
+            dirid, _seq, name_len = ROOT_REF.unpack_from(item, 0)
+            name = item[ROOT_REF.size:ROOT_REF.size + name_len]
+            if len(name) == name_len and name:
+                refs.append((dirid, name))
+        if last is None or last >= U64_MAX:
+            return refs
+        min_offset = last + 1
+    raise OpError('EPROTO', 'tree search did not end')
+
+
+def btrfs_nested(args):
+    """The subvolumes strictly below directory `path`, as absolute paths, sorted (direct
+    children of the subvolume holding `path` that lie inside it; deeper ones are inside those)."""
+    path = args.get('path')
+    if not isinstance(path, str) or not path.startswith('/'):
+        raise OpError('EINVAL', 'not an absolute path: %r' % (path,), errno.EINVAL)
+    fd = _open_dir(path)
+    try:
+        tree, _ = _ino_lookup(fd, 0, SUBVOLUME_INO, 'subvolume of %s' % path)
+        ino = os.fstat(fd).st_ino
+        here = b'' if ino == SUBVOLUME_INO else _ino_lookup(fd, tree, ino, 'place of %s in its subvolume' % path)[1]
+        found = []
+        for dirid, name in _child_refs(fd, tree):
+            try:
+                _, where = _ino_lookup(fd, tree, dirid, 'directory %d of subvolume %d' % (dirid, tree))
+            except OpError as e:
+                if e.code == 'ENOENT':
+                    continue
+                raise
+            rel = where + name
+            if here and not rel.startswith(here):
+                continue
+            found.append(os.path.join(path, os.fsdecode(rel[len(here):])))
+        return {'subvolumes': sorted(found)}
+    finally:
+        os.close(fd)
+
+
 def btrfs_mode(_argv):
     if not sys.platform.startswith('linux'):
         raise OpError('ENOSYS', 'btrfs ioctls need Linux')
@@ -207,6 +306,7 @@ def btrfs_mode(_argv):
         'destroy': btrfs_destroy,
         'get_flags': btrfs_get_flags,
         'set_readonly': btrfs_set_readonly,
+        'nested': btrfs_nested,
     }
     # ioctls release the interpreter lock: independent snapshots may run at once (all the volumes
     # of one Commit; snapshots made together can share one btrfs transaction commit).
