@@ -155,6 +155,27 @@ describe('SMB 3.x keys, signatures and encryption against impacket / pycryptodom
       expect(verifySignature(alg, sessionKey, m)).toBe(false);
     }
   });
+  it('verifying leaves the message as it was (the signature field is zeroed only while computing)', () => {
+    for (const alg of [SIGNING_ALG.HMAC_SHA256, SIGNING_ALG.AES_CMAC, SIGNING_ALG.AES_GMAC]) {
+      const m = new Uint8Array(msg);
+      signMessage(alg, sessionKey, m);
+      const before = hex(m);
+      // A view inside a larger buffer, as received messages are.
+      const framed = new Uint8Array(m.length + 8);
+      framed.set(m, 4);
+      const view = framed.subarray(4, 4 + m.length);
+      expect(verifySignature(alg, sessionKey, view)).toBe(true);
+      expect(hex(view)).toBe(before);
+      view[20] = (view[20] as number) ^ 0x40;
+      expect(verifySignature(alg, sessionKey, view)).toBe(false);
+      expect(hex(framed.subarray(0, 4))).toBe('00000000');
+      // The signature of a message whose field is not zero ignores the field.
+      const zeroed = new Uint8Array(m);
+      zeroed.fill(0, 48, 64);
+      expect(hex(computeSignature(alg, sessionKey, m))).toBe(hex(computeSignature(alg, sessionKey, zeroed)));
+      expect(hex(computeSignature(alg, sessionKey, m))).toBe(hex(m.subarray(48, 64)));
+    }
+  });
   it.each([
     ['ccm', CIPHER.AES_128_CCM], ['gcm', CIPHER.AES_128_GCM], ['ccm256', CIPHER.AES_256_CCM], ['gcm256', CIPHER.AES_256_GCM],
   ] as Array<[keyof Oracle, CipherId]>)('decrypts pycryptodome’s %s TRANSFORM message', (name, cipher) => {
