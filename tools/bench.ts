@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: throughput figures printed as rates and as ratios to a reference measured in
- * the same run. Sections: ndr, tcp, cycle, startup, samba, multi, smb, walk (see --help).
+ * the same run. Sections: ndr, tcp, cycle, startup, samba, multi, smb, walk, krb (see --help).
  */
 import { benchNdr } from './bench/ndr.js';
 import { benchTcp } from './bench/tcp.js';
@@ -17,6 +17,8 @@ Sections (all by default):
   multi    8-share/8-subvolume sets through that smbd: Commit, Expose, Add vs Samba, and vs our 1-share set
   smb      GetSupportedVersion over our SMB client vs rpcclient on the same smbd; sealed and signed
            DCE/RPC vs unauthenticated (calls and full cycles)
+  krb      Kerberos-sealed and -signed vs unauthenticated DCE/RPC over TCP, calls and full cycles,
+           with a private Samba AD DC as the KDC (needs root and samba-ad-dc)
   walk     directory-structure check of a 1,000,000-entry tree, both profiles (reference: find -printf '%y %n')
 
 Options:
@@ -53,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     ['multi', './bench/samba-multi.js', 'benchSambaMulti'],
     ['smb', './bench/smb.js', 'benchSmb'],
     ['walk', './bench/walk.js', 'benchWalk'],
+    ['krb', './bench/krb.js', 'benchKrb'],
   ] as const) {
     try {
       const m = (await import(mod)) as Record<string, Section>;

@@ -131,3 +131,23 @@ describe('rc4-hmac (RFC 4757)', () => {
     expect(hex(rc4Hmac.decrypt(key, 9, rc4Hmac.encrypt(key, 8, ascii('x'), conf)) as Uint8Array)).toBe('78');
   });
 });
+
+describe('AES usage keys derived once per base key', () => {
+  it('a key changed in place is derived again: ciphertexts open only with the key they were made with', () => {
+    for (const e of [aes128CtsHmacSha196, aes256CtsHmacSha196]) {
+      const key = new Uint8Array(e.keySize).fill(0x11);
+      const conf = new Uint8Array(16).fill(7);
+      const first = e.encrypt(key, 24, new Uint8Array([1, 2, 3]), conf);
+      const again = e.encrypt(key, 24, new Uint8Array([1, 2, 3]), conf);
+      expect(hex(again)).toBe(hex(first));
+      key.fill(0x22);
+      const second = e.encrypt(key, 24, new Uint8Array([1, 2, 3]), conf);
+      expect(hex(second)).not.toBe(hex(first));
+      // Fresh key objects (no remembered derivation) agree with what the changed key produced.
+      expect(e.decrypt(new Uint8Array(e.keySize).fill(0x22), 24, second)).toEqual(new Uint8Array([1, 2, 3]));
+      expect(e.decrypt(new Uint8Array(e.keySize).fill(0x11), 24, first)).toEqual(new Uint8Array([1, 2, 3]));
+      expect(e.decrypt(key, 24, first)).toBeInstanceOf(KerberosCryptoError);
+      expect(hex(e.checksum(key, 25, first))).toBe(hex(e.checksum(new Uint8Array(e.keySize).fill(0x22), 25, first)));
+    }
+  });
+});

@@ -94,3 +94,30 @@ export function report(r: Rate, reference?: Rate): void {
     console.log(`   (median of ${s.length} slices of ${(r.seconds / s.length).toFixed(1)} s; slices ranged ${fmt(s[0]!)}–${fmt(s[s.length - 1]!)} /s)`);
   }
 }
+
+/** The median of per-round rates, as one Rate whose slices are the rounds. */
+export function medianRate(label: string, rounds: Rate[]): Rate {
+  const s = rounds.map((r) => r.perSecond).sort((a, b) => a - b);
+  const mid = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return {
+    label, ops: rounds.reduce((n, r) => n + r.ops, 0), seconds: rounds.reduce((n, r) => n + r.seconds, 0), perSecond: mid,
+    slices: rounds.map((r) => r.perSecond),
+  };
+}
+
+/**
+ * Runs every measurement once to warm it (JIT, caches, credits; not counted), then `roundCount` times,
+ * rotating which goes first, and takes medians.
+ */
+export async function interleaved(roundCount: number, entries: Array<{ label: string; run: (label: string) => Promise<Rate> }>): Promise<Rate[]> {
+  for (const e of entries) await e.run(`${e.label} (warm-up)`);
+  const rounds: Rate[][] = entries.map(() => []);
+  for (let round = 0; round < roundCount; round++) {
+    for (let k = 0; k < entries.length; k++) {
+      const i = (k + round) % entries.length;
+      const e = entries[i]!;
+      rounds[i]!.push(await e.run(e.label));
+    }
+  }
+  return entries.map((e, i) => medianRate(e.label, rounds[i]!));
+}

@@ -16,7 +16,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ClientLevel } from '../../src/security/client-auth.js';
 import { SHARE, SambaHarness, startTestAgent } from '../lib/samba-harness.js';
-import { rate, report, type Rate } from './measure.js';
+import { interleaved, rate, report, type Rate } from './measure.js';
 import { close, getVersion, handleSignals, open } from './samba-run.js';
 import type { SmbWorkerData, SmbWorkerOp, SmbWorkerRequest } from './smb-worker.js';
 
@@ -65,33 +65,6 @@ class ClientWorker {
   }
 }
 
-/** The median of per-round rates, as one Rate whose slices are the rounds. */
-function median(label: string, rounds: Rate[]): Rate {
-  const s = rounds.map((r) => r.perSecond).sort((a, b) => a - b);
-  const mid = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return {
-    label, ops: rounds.reduce((n, r) => n + r.ops, 0), seconds: rounds.reduce((n, r) => n + r.seconds, 0), perSecond: mid,
-    slices: rounds.map((r) => r.perSecond),
-  };
-}
-
-/**
- * Runs every measurement once to warm it (JIT, caches, credits; not counted), then ROUNDS times,
- * rotating which goes first, and takes medians.
- */
-async function interleaved(entries: Array<{ label: string; run: (label: string) => Promise<Rate> }>): Promise<Rate[]> {
-  for (const e of entries) await e.run(`${e.label} (warm-up)`);
-  const rounds: Rate[][] = entries.map(() => []);
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let k = 0; k < entries.length; k++) {
-      const i = (k + round) % entries.length;
-      const e = entries[i]!;
-      rounds[i]!.push(await e.run(e.label));
-    }
-  }
-  return entries.map((e, i) => median(e.label, rounds[i]!));
-}
-
 export async function benchSmb(seconds: number): Promise<void> {
   console.log('\n== smb: our SMB client vs rpcclient, and sealed vs unauthenticated DCE/RPC (through a private smbd, agent mode) ==');
   const unhook = handleSignals();
@@ -115,7 +88,7 @@ export async function benchSmb(seconds: number): Promise<void> {
     try {
       const slice = seconds / ROUNDS;
       const gsv = (w: ClientWorker) => (label: string) => w.measure({ op: 'gsv', label, seconds: slice, batch: 50, warmupMs: 100 });
-      const [ref, ours, sealedGsv, signedGsv] = await interleaved([
+      const [ref, ours, sealedGsv, signedGsv] = await interleaved(ROUNDS, [
         { label: 'rpcclient fss_get_sup_version (one session)', run: (label) => rate(label, () => getVersion(rc), slice, 20, 100) },
         { label: 'ours: GetSupportedVersion over our SMB client', run: gsv(plain) },
         { label: 'ours: GetSupportedVersion, sealed (spnego, privacy)', run: gsv(sealed) },
@@ -126,7 +99,7 @@ export async function benchSmb(seconds: number): Promise<void> {
       report(sealedGsv, ours);
       report(signedGsv, ours);
       const cycles = (w: ClientWorker) => (label: string) => w.measure({ op: 'cycle', label, seconds: Math.max(1, slice), batch: 2, warmupMs: 300 });
-      const [plainCycles, sealedCycles] = await interleaved([
+      const [plainCycles, sealedCycles] = await interleaved(ROUNDS, [
         { label: 'ours: full cycles, unauthenticated', run: cycles(plain) },
         { label: 'ours: full cycles, sealed (spnego, privacy)', run: cycles(sealed) },
       ]) as [Rate, Rate];

@@ -4,7 +4,8 @@
  * ciphertext stealing (IV zero), a 16-byte confounder and an HMAC-SHA1-96 integrity tag over
  * confounder | plaintext with Ki; checksum types hmac-sha1-96-aes128 (15) and -aes256 (16).
  */
-import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync } from 'node:crypto';
+import { pooledRandom } from '../crypto/random-pool.js';
 import { KerberosCryptoError } from './errors.js';
 import { CKSUMTYPE, ETYPE, type Enctype } from './enctype.js';
 import { DERIVE, bytes, bytesEqual, concat, deriveRandom, usageConstant } from './rfc3961.js';
@@ -83,6 +84,31 @@ export function aesDeriveKey(key: Uint8Array, constant: Uint8Array): Uint8Array 
   return deriveRandom(aesEncryptBlock, BLOCK, key, constant, key.length);
 }
 
+/**
+ * The usage keys (Ke, Ki, Kc) derived from one base key, kept with that key object: a GSS
+ * context wraps every PDU with the same session key and usages, and each DK costs AES block
+ * encryptions. An entry is used only while the key's bytes are still the ones it was derived
+ * from, so a key changed in place is derived again.
+ */
+const derivedKeys = new WeakMap<Uint8Array, { readonly base: Uint8Array; readonly byUsage: Map<number, Uint8Array> }>();
+const MAX_DERIVED_PER_KEY = 64;
+
+/** DK(key, usage | purpose), remembered with the key (see derivedKeys). */
+export function aesUsageKey(key: Uint8Array, usage: number, purpose: number): Uint8Array {
+  let entry = derivedKeys.get(key);
+  if (entry === undefined || !bytesEqual(entry.base, key)) {
+    entry = { base: bytes(key), byUsage: new Map() };
+    derivedKeys.set(key, entry);
+  }
+  const id = usage * 256 + purpose;
+  let k = entry.byUsage.get(id);
+  if (k === undefined) {
+    k = aesDeriveKey(key, usageConstant(usage, purpose));
+    if (entry.byUsage.size < MAX_DERIVED_PER_KEY) entry.byUsage.set(id, k);
+  }
+  return k;
+}
+
 const hmacSha1 = (key: Uint8Array, data: Uint8Array): Uint8Array => bytes(createHmac('sha1', key).update(data).digest());
 const utf8 = (s: string | Uint8Array): Uint8Array => (typeof s === 'string' ? new Uint8Array(Buffer.from(s, 'utf8')) : s);
 
@@ -92,7 +118,7 @@ function makeAes(etype: number, keySize: number, checksumType: number): Enctype 
   };
   const checksum = (key: Uint8Array, usage: number, data: Uint8Array): Uint8Array => {
     checkKey(key);
-    return hmacSha1(aesDeriveKey(key, usageConstant(usage, DERIVE.checksum)), data).subarray(0, MAC);
+    return hmacSha1(aesUsageKey(key, usage, DERIVE.checksum), data).subarray(0, MAC);
   };
   return {
     etype,
@@ -118,18 +144,18 @@ function makeAes(etype: number, keySize: number, checksumType: number): Enctype 
     },
     encrypt(key, usage, plaintext, confounder) {
       checkKey(key);
-      const conf = confounder ?? bytes(randomBytes(BLOCK));
+      const conf = confounder ?? pooledRandom(BLOCK);
       if (conf.length !== BLOCK) throw new KerberosCryptoError('short', `confounder of ${conf.length} bytes`);
-      const ke = aesDeriveKey(key, usageConstant(usage, DERIVE.encryption));
-      const ki = aesDeriveKey(key, usageConstant(usage, DERIVE.integrity));
+      const ke = aesUsageKey(key, usage, DERIVE.encryption);
+      const ki = aesUsageKey(key, usage, DERIVE.integrity);
       const basic = concat(conf, plaintext);
       return concat(ctsEncrypt(ke, new Uint8Array(BLOCK), basic), hmacSha1(ki, basic).subarray(0, MAC));
     },
     decrypt(key, usage, ciphertext) {
       if (key.length !== keySize) return new KerberosCryptoError('key-size', `etype ${etype} key of ${key.length} bytes`);
       if (ciphertext.length < BLOCK + MAC) return new KerberosCryptoError('short', `ciphertext of ${ciphertext.length} bytes`);
-      const ke = aesDeriveKey(key, usageConstant(usage, DERIVE.encryption));
-      const ki = aesDeriveKey(key, usageConstant(usage, DERIVE.integrity));
+      const ke = aesUsageKey(key, usage, DERIVE.encryption);
+      const ki = aesUsageKey(key, usage, DERIVE.integrity);
       const body = ciphertext.subarray(0, ciphertext.length - MAC);
       const basic = ctsDecrypt(ke, new Uint8Array(BLOCK), body);
       if (!bytesEqual(hmacSha1(ki, basic).subarray(0, MAC), ciphertext.subarray(body.length))) {

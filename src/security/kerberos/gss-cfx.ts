@@ -7,12 +7,13 @@
  *
  * Key usages (RFC 4121 §2): acceptor seal 22, acceptor sign 23, initiator seal 24, initiator sign 25.
  */
-import { createHmac, randomBytes } from 'node:crypto';
-import { aesDeriveKey, ctsDecrypt, ctsEncrypt } from './aes.js';
+import { createHmac } from 'node:crypto';
+import { pooledRandom } from '../crypto/random-pool.js';
+import { aesUsageKey, ctsDecrypt, ctsEncrypt } from './aes.js';
 import { getEnctype } from './crypto.js';
 import { KerberosCryptoError } from './errors.js';
 import type { IovRegions, KrbMessageContext } from './gss-context.js';
-import { DERIVE, bytesEqual, concat, usageConstant } from './rfc3961.js';
+import { DERIVE, bytesEqual, concat } from './rfc3961.js';
 
 export const KG_USAGE = { acceptorSeal: 22, acceptorSign: 23, initiatorSeal: 24, initiatorSign: 25 } as const;
 export const CFX_FLAGS = { sentByAcceptor: 0x01, sealed: 0x02, acceptorSubkey: 0x04 } as const;
@@ -173,12 +174,12 @@ const hmac12 = (key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array => {
 export function cfxWrapIov(ctx: KrbMessageContext, r: IovRegions, confounder?: Uint8Array): { header: Uint8Array; sealed: Uint8Array } {
   enctypeOf(ctx);
   const usage = sealUsage(ctx.isAcceptor);
-  const conf = confounder ?? new Uint8Array(randomBytes(16));
+  const conf = confounder ?? pooledRandom(16);
   const flags = sendFlags(ctx, true);
   const hcopy = header(0x0504, flags, DCE_EC, 0, ctx.sendSeq);
   const filler = new Uint8Array(DCE_EC).fill(0xff);
-  const ke = aesDeriveKey(ctx.key, usageConstant(usage, DERIVE.encryption));
-  const ki = aesDeriveKey(ctx.key, usageConstant(usage, DERIVE.integrity));
+  const ke = aesUsageKey(ctx.key, usage, DERIVE.encryption);
+  const ki = aesUsageKey(ctx.key, usage, DERIVE.integrity);
   const c = ctsEncrypt(ke, new Uint8Array(16), concat(conf, r.data, filler, hcopy));
   const mac = hmac12(ki, [conf, r.before, r.data, r.after, filler, hcopy]);
   const n = r.data.length;
@@ -202,8 +203,8 @@ export function cfxUnwrapIov(ctx: KrbMessageContext, headerBuf: Uint8Array, r: I
   if (rrc !== DCE_RRC) return new KerberosCryptoError('token', `DCE Wrap token with RRC ${rrc}`);
   if (headerBuf.length !== HDR + ec + HDR + MAC + 16) return new KerberosCryptoError('short', `DCE Wrap header of ${headerBuf.length} bytes for EC ${ec}`);
   const usage = sealUsage(!ctx.isAcceptor);
-  const ke = aesDeriveKey(ctx.key, usageConstant(usage, DERIVE.encryption));
-  const ki = aesDeriveKey(ctx.key, usageConstant(usage, DERIVE.integrity));
+  const ke = aesUsageKey(ctx.key, usage, DERIVE.encryption);
+  const ki = aesUsageKey(ctx.key, usage, DERIVE.integrity);
   const tail = headerBuf.subarray(HDR, HDR + ec + HDR);
   const mac = headerBuf.subarray(HDR + ec + HDR, HDR + ec + HDR + MAC);
   const econf = headerBuf.subarray(HDR + ec + HDR + MAC);

@@ -11,7 +11,7 @@
  * header whose DER length (0x2b) counts the 32 token bytes alone, the data sealed in place, and
  * the sign-only regions (PDU header, sec_trailer) inside the checksum after the data's order.
  */
-import { randomBytes } from 'node:crypto';
+import { pooledRandom } from '../crypto/random-pool.js';
 import { rc4, Rc4 } from '../crypto/rc4.js';
 import { KerberosCryptoError } from './errors.js';
 import type { IovRegions, KrbMessageContext } from './gss-context.js';
@@ -96,7 +96,7 @@ const wrapHeader = (confidential: boolean): Uint8Array =>
 /** Builds the 32 token bytes and the (sealed) data; `signed` are the checksummed regions in order after the confounder. */
 function seal(ctx: KrbMessageContext, confidential: boolean, data: Uint8Array, signed: readonly Uint8Array[], confounder?: Uint8Array): { token: Uint8Array; out: Uint8Array } {
   const hdr = wrapHeader(confidential);
-  const conf = confounder ?? new Uint8Array(randomBytes(8));
+  const conf = confounder ?? pooledRandom(8);
   const seq = concat(u32be(ctx.sendSeq), direction(ctx.isAcceptor));
   const cksum = hmacMd5Checksum(ctx.key, 13, concat(hdr, conf, ...signed)).subarray(0, 8);
   let encConf = conf;

@@ -8,8 +8,9 @@
  * Usage 9 (TGS-REP part under the authenticator subkey): RFC 4757 lists T = 8, but its errata
  * and both MIT krb5 and Heimdal send 9; like MIT we send 9 and accept either on decryption.
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { md4 } from '../crypto/md4.js';
+import { pooledRandom } from '../crypto/random-pool.js';
 import { rc4 } from '../crypto/rc4.js';
 import { KerberosCryptoError } from './errors.js';
 import { CKSUMTYPE, ETYPE, type Enctype } from './enctype.js';
@@ -74,7 +75,7 @@ export const rc4Hmac: Enctype = {
   },
   encrypt(key, usage, plaintext, confounder) {
     checkKey(key);
-    const conf = confounder ?? bytes(randomBytes(CONFOUNDER));
+    const conf = confounder ?? pooledRandom(CONFOUNDER);
     if (conf.length !== CONFOUNDER) throw new KerberosCryptoError('short', `confounder of ${conf.length} bytes`);
     const k1 = hmacMd5(key, u32le(rc4Usage(usage)));
     const basic = concat(conf, plaintext);
