@@ -50,6 +50,9 @@ export function parseSidToName(out: string): { domain: string; name: string } | 
 /** Text of ntlm_auth refusals that mean winbindd itself is not there, not that the password is wrong. */
 const WINBIND_DOWN = /winbind|Reading .* reply failed|connect/i;
 
+/** Whether an ntlm_auth refusal means winbindd is not there (rather than a wrong password or name). */
+export const winbindDown = (error: string): boolean => WINBIND_DOWN.test(error);
+
 const SID_TYPE_USER = 1;
 
 export class WinbindCredentials {
@@ -109,7 +112,7 @@ export class WinbindCredentials {
       return { ok: false, reason: `winbind cannot check ${who}: ${msg}` };
     }
     if (answer.kind === 'refused') {
-      if (WINBIND_DOWN.test(answer.error)) {
+      if (winbindDown(answer.error)) {
         this.onError(`winbind verifier: winbindd is not answering (ntlm_auth: ${answer.error}); is winbindd running?`);
         return { ok: false, reason: `winbind cannot check ${who}: winbindd is not answering (${answer.error})` };
       }
@@ -125,7 +128,7 @@ export class WinbindCredentials {
       return { ok: false, reason: `winbind accepted ${who} but its token cannot be looked up: ${(e as Error).message}` };
     }
     if (typeof identity === 'string') return { ok: false, reason: identity };
-    log('winbind accepted %s: %s\\%s, %d SIDs', who, identity.domainName, identity.accountName, identity.sids.length);
+    log('winbind accepted %s: %s\\%s, %d SIDs: %s', who, identity.domainName, identity.accountName, identity.sids.length, identity.sids.join(' '));
     return { ok: true, sessionBaseKey: answer.userSessionKey, identity };
   }
 
