@@ -7,10 +7,17 @@
  * shadow copy cycle on the DC's btrfs share as the domain Administrator (BUILTIN\Administrators
  * from winbind) and as a Backup Operator (BUILTIN\Backup Operators from winbind), over TCP and
  * through the DC's smbd (ncacn_np, NTLM on SMB too); a wrong password is refused and logged; a
- * domain user in neither group authenticates and is denied at authz.
+ * domain user in neither group authenticates and is denied at authz. `fsrvpd doctor
+ * --agent-config` on the DC says kerberos (keytab, clock against the DC's KDC), winbind and
+ * SPNEGO will work, and why kerberos will not with a keytab that is not there.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Agent } from '../../src/cli/agent.js';
+import { inspectMechanisms } from '../../src/cli/doctor-auth.js';
+import { mechanismProbes } from '../../src/cli/doctor-probes.js';
+import { execTool } from '../../src/cli/doctor.js';
 import { runCmd } from '../../tools/lib/run-cmd.js';
 import { AdDc, startAdDc } from '../../tools/lib/samba-addc.js';
 import { dcRegistryShares, dcSnapshotSubvolumes, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
@@ -115,5 +122,29 @@ describe('refused and denied', () => {
     expect(accepted, all).toHaveLength(1);
     expect(accepted[0]).not.toMatch(/S-1-5-32-54[4]|S-1-5-32-551/);
     expect(errors.some((l) => new RegExp(`denied SetContext for ${user.name}: .*not in BUILTIN`, 'i').test(l)), all).toBe(true);
+  }, 120_000);
+});
+
+describe('fsrvpd doctor on the AD DC: the mechanisms that will work', () => {
+  it('kerberos (keytab and clock against the KDC), ntlmssp through winbind and spnego all work', async () => {
+    const f = await inspectMechanisms(agent.config, mechanismProbes(execTool, dc.env()));
+    const text = f.map((x) => `${x.status} ${x.check}: ${x.detail}`).join('\n');
+    expect(f.map((x) => `${x.status} ${x.check}`), text).toEqual(['ok ntlmssp', 'ok kerberos', 'ok clock skew', 'ok spnego', 'ok listener tcp', 'ok listener samba']);
+    expect(f[0]!.detail, text).toMatch(/^will work \(verifier winbind\): winbindd answers through \/usr\/bin\/ntlm_auth \(a probe for a made-up account: /);
+    expect(f[1]!.detail, text).toMatch(new RegExp(`host/${dc.fqdn}@${dc.realm} \\(aes256-cts-hmac-sha1-96 kvno \\d+`));
+    expect(f[2]!.detail, text).toMatch(new RegExp(`^this host is \\d+\\.\\d s (behind|ahead of) the KDC of ${dc.realm} `));
+  }, 120_000);
+
+  it('the CLI: with no keytab it says why kerberos will not work, and exits 1', async () => {
+    const file = join(dc.root, 'doctor-agent.json');
+    await writeFile(file, JSON.stringify({
+      auth: { ntlm: { verifier: 'winbind', smbConf: dc.conf }, kerberos: { keytab: join(dc.root, 'no.keytab') }, domain: dc.names.domain },
+      listen: { tcp: { host: '127.0.0.1', port: 0, minLevel: 'privacy' } },
+    }));
+    const r = await runCmd(process.execPath, ['dist/src/cli/fsrvpd.js', 'doctor', '--agent-config', file, '--auth-only'], { env: dc.env() });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toContain(`ERROR    kerberos: will not work: keytab ${join(dc.root, 'no.keytab')} does not exist`);
+    expect(r.stdout).toMatch(/ok {7}ntlmssp: will work \(verifier winbind\)/);
+    expect(r.stdout).toMatch(/ok {7}listener tcp: minimum level privacy: clients can bind with spnego, ntlmssp/);
   }, 120_000);
 });
