@@ -6,7 +6,8 @@
  * token from wbinfo. impacket's RPC_C_AUTHN_WINNT (NTLMSSP) at integrity and privacy runs a full
  * shadow copy cycle on the DC's btrfs share as the domain Administrator (BUILTIN\Administrators
  * from winbind) and as a Backup Operator (BUILTIN\Backup Operators from winbind), over TCP and
- * through the DC's smbd (ncacn_np, NTLM on SMB too); a wrong password is refused and logged; a
+ * through the DC's smbd (ncacn_np, NTLM on SMB too), and Samba's rpcclient through smbd with
+ * NTLMSSP raw and in SPNEGO; a wrong password is refused and logged; a
  * domain user in neither group authenticates and is denied at authz. `fsrvpd doctor
  * --agent-config` on the DC says kerberos (keytab, clock against the DC's KDC), winbind and
  * SPNEGO will work, and why kerberos will not with a keytab that is not there.
@@ -93,6 +94,27 @@ describe('impacket RPC_C_AUTHN_WINNT to our agent, checked by winbind: a full FS
       expect(await dcRegistryShares(dc)).toEqual([]);
       expect(await dcSnapshotSubvolumes(dc)).toEqual([]);
     }, 180_000);
+  }
+});
+
+describe("Samba's rpcclient through the DC's smbd (NTLM on SMB and in the pipe), checked by winbind", () => {
+  for (const opt of ['sign,ntlm', 'seal,spnego']) {
+    it(`rpcclient ncacn_np:127.0.0.1[${opt}] as the Administrator`, async () => {
+      take();
+      const r = await runCmd('/usr/bin/rpcclient', [
+        '-s', dc.clientConf, '--use-kerberos=disabled', '-U', `${dc.names.domain}\\${dc.admin.name}%${dc.admin.password}`,
+        '-c', 'fss_get_sup_version;fss_is_path_sup fsrvp_share', `ncacn_np:127.0.0.1[${opt}]`,
+      ], { timeoutMs: 120_000 });
+      const { debug, errors } = take();
+      const all = [r.stdout, r.stderr, ...debug, ...errors].join('\n');
+      expect(r.code, all).toBe(0);
+      expect(r.stdout).toContain('supports FSRVP versions from 1 to 1');
+      expect(r.stdout).toContain('supports shadow copy requests');
+      // rpcclient opens the pipe once per command: every bind was checked by winbind.
+      const accepted = debug.filter((l) => /winbind accepted .*Administrator: /i.test(l));
+      expect(accepted.length, all).toBeGreaterThanOrEqual(1);
+      for (const l of accepted) expect(l.split(' '), all).toContain('S-1-5-32-544');
+    }, 120_000);
   }
 });
 
