@@ -27,7 +27,7 @@ import { ConfigError, type AgentConfig, type MinAuthLevel } from './config.js';
 import { sharePolicyResolver } from './config-policy.js';
 import { AUTH_LEVEL } from '../dcerpc/constants.js';
 import type { SecurityEvent } from '../dcerpc/auth.js';
-import { buildHostAuth, type HostAuth } from '../security/host-auth.js';
+import { buildHostAuth, type HostAuth, type HostAuthOptions } from '../security/host-auth.js';
 import { kerberosAcceptorFactory } from '../security/kerberos/index.js';
 import type { AcceptorFactory } from '../security/dcerpc-provider.js';
 import { Recorder } from '../replay/recorder.js';
@@ -173,10 +173,18 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         throw new ConfigError(`auth.kerberos.keytab ${k.keytab}: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
+    const n = config.auth.ntlm;
+    const ntlm: HostAuthOptions['ntlm'] = n === undefined ? undefined : n.verifier === 'winbind'
+      ? { verifier: 'winbind', ...(n.smbConf !== undefined ? { smbConf: n.smbConf } : {}), ...(n.ntlmAuth !== undefined ? { ntlmAuth: n.ntlmAuth } : {}) }
+      : { verifier: 'passdb', ...(n.smbConf !== undefined ? { smbConf: n.smbConf } : {}) };
     auth = buildHostAuth({
       ...(kerberos !== undefined ? { kerberos } : {}),
-      names: { netbiosName: config.netbiosName, netbiosDomain: config.auth.domain ?? config.netbiosName, isDomain: false },
-      ...(config.auth.ntlm ? { ntlm: config.auth.ntlm } : {}),
+      // With winbind the accounts are the domain's: the CHALLENGE names the domain (auth.domain).
+      names: {
+        netbiosName: config.netbiosName, netbiosDomain: config.auth.domain ?? config.netbiosName,
+        isDomain: n?.verifier === 'winbind' && config.auth.domain !== undefined,
+      },
+      ...(ntlm ? { ntlm } : {}),
       spnego: config.auth.spnego,
     });
     if (auth.offered.length > 0) log('dcerpc authentication offered: %s', auth.offered.join(', '));

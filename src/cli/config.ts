@@ -24,9 +24,11 @@ export const MIN_AUTH_LEVELS: readonly MinAuthLevel[] = ['none', 'integrity', 'p
 export interface AuthConfig {
   /**
    * NTLMSSP (raw and inside SPNEGO), its responses checked by the host's authority: `passdb` =
-   * this standalone Samba host's passdb (through python3-samba), reading `smbConf`.
+   * this standalone Samba host's passdb (through python3-samba), reading `smbConf`; `winbind` =
+   * winbindd of a domain member or AD DC, through `ntlmAuth` (default /usr/bin/ntlm_auth) with
+   * `smbConf`, the token (SIDs, BUILTIN aliases) from winbind too.
    */
-  ntlm?: { verifier: 'passdb'; smbConf?: string };
+  ntlm?: { verifier: 'passdb' | 'winbind'; smbConf?: string; ntlmAuth?: string };
   /**
    * Kerberos (auth type 16, and inside SPNEGO): service keys from `keytab` (e.g. `samba-tool
    * domain exportkeytab`, `net ads keytab create`); `principals` accepted (default: any in it).
@@ -209,9 +211,13 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
       }
     }
     if (a.ntlm !== undefined && a.ntlm !== null) {
-      const n = r.object(a.ntlm, '$.auth.ntlm', ['verifier', 'smbConf']);
-      c.auth.ntlm = { verifier: r.oneOf(n.verifier ?? 'passdb', '$.auth.ntlm.verifier', ['passdb'] as const) };
+      const n = r.object(a.ntlm, '$.auth.ntlm', ['verifier', 'smbConf', 'ntlmAuth']);
+      c.auth.ntlm = { verifier: r.oneOf(n.verifier ?? 'passdb', '$.auth.ntlm.verifier', ['passdb', 'winbind'] as const) };
       if (n.smbConf !== undefined) c.auth.ntlm.smbConf = r.string(n.smbConf, '$.auth.ntlm.smbConf');
+      if (n.ntlmAuth !== undefined) {
+        if (c.auth.ntlm.verifier !== 'winbind') r.fail('$.auth.ntlm.ntlmAuth', 'only for verifier "winbind"');
+        c.auth.ntlm.ntlmAuth = r.string(n.ntlmAuth, '$.auth.ntlm.ntlmAuth');
+      }
     }
     if (a.spnego !== undefined) c.auth.spnego = r.bool(a.spnego, '$.auth.spnego');
     if (a.domain !== undefined) {

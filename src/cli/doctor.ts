@@ -8,39 +8,26 @@
  * [global] parameters are set with `net conf setparm` only when the configuration already reads
  * the registry (`include = registry` or `config backend = registry`), followed by
  * `smbcontrol smbd reload-config`; otherwise the lines are printed for the administrator.
+ *
+ * `--agent-config FILE` adds the authentication mechanisms section (doctor-auth.ts);
+ * `--auth-only` prints only that.
  */
-import { execFile } from 'node:child_process';
 import { constants as fsc, existsSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '../transport/npa-links.js';
 import { DEFAULT_PYTHON } from '../sys/helpers/fsrvp-helper.js';
 import { DEFAULT_PIPE } from '../transport/npa-listener.js';
+import { execTool, Report, type Exec, type Finding, type Status } from './doctor-common.js';
+import { missingVfsModules, npaLevelFor, parseSambaBuild, parseSambaVersion, parseTestparm, rawGlobals, yes } from './doctor-samba.js';
+
+export { execTool, Report, type Exec, type ExecResult, type Finding, type Status } from './doctor-common.js';
+export {
+  missingVfsModules, normalizeKey, npaLevelFor, parseSambaBuild, parseSambaVersion, parseTestparm, rawGlobals, type SambaBuild,
+} from './doctor-samba.js';
 
 export const DEFAULT_SOCKET_DIR = '/run/fsrvpd';
 const BTRFS_SUPER_MAGIC = 0x9123683e;
-
-export interface ExecResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-export type Exec = (file: string, args: readonly string[]) => Promise<ExecResult>;
-
-export const execTool: Exec = (file, args) => new Promise((resolve) => {
-  execFile(file, args, { timeout: 60_000, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
-    const raw = (err as { code?: unknown } | null)?.code;
-    resolve({ code: err ? (typeof raw === 'number' ? raw : 127) : 0, stdout: String(stdout), stderr: String(stderr) || (err?.message ?? '') });
-  });
-});
-
-export type Status = 'ok' | 'info' | 'missing' | 'error' | 'fixed';
-
-export interface Finding {
-  readonly status: Status;
-  readonly check: string;
-  readonly detail: string;
-}
 
 export interface DoctorOptions {
   readonly apply?: boolean;
@@ -59,94 +46,6 @@ export interface DoctorReport {
   readonly confLines: string[];
   /** True when nothing is missing or broken. */
   readonly healthy: boolean;
-}
-
-/** `testparm -s -v` output → section name (lower case) → normalized parameter → value. */
-export function parseTestparm(text: string): Map<string, Map<string, string>> {
-  const out = new Map<string, Map<string, string>>();
-  let cur: Map<string, string> | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    const sec = /^\[(.+)\]$/.exec(line);
-    if (sec) {
-      cur = new Map();
-      out.set((sec[1] as string).toLowerCase(), cur);
-      continue;
-    }
-    const kv = /^([^=#;]+?)\s*=\s*(.*)$/.exec(line);
-    if (cur && kv) cur.set(normalizeKey(kv[1] as string), (kv[2] as string).trim());
-  }
-  return out;
-}
-
-/** Parameter names compare without case and spaces ("fss: sequence timeout" = "fss:sequencetimeout"). */
-export function normalizeKey(k: string): string {
-  return k.toLowerCase().replace(/\s+/g, '');
-}
-
-const yes = (v: string | undefined): boolean => v !== undefined && /^(yes|true|1|on)$/i.test(v);
-
-/** The [global] lines of a raw smb.conf file (no include processing). */
-export function rawGlobals(text: string): Map<string, string> {
-  return parseTestparm(text.split('\n').map((l) => l.replace(/^\s*[#;].*$/, '')).join('\n')).get('global') ?? new Map();
-}
-
-/** `Version 4.17.12-Debian` → [4, 17, 12]. */
-export function parseSambaVersion(text: string): [number, number, number] | undefined {
-  const m = /Version\s+(\d+)\.(\d+)\.(\d+)/.exec(text);
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
-}
-
-/** The named_pipe_auth level a Samba version sends, when this server understands it. */
-export function npaLevelFor(v: readonly [number, number, number]): 7 | 8 | undefined {
-  const [maj, min, patch] = v;
-  if (maj !== 4) return maj > 4 ? 8 : undefined;
-  if (min >= 20) return 8;
-  if (min === 19 || (min === 18 && patch >= 3) || (min === 17 && patch >= 9)) return 7;
-  return undefined;
-}
-
-class Report {
-  readonly findings: Finding[] = [];
-  readonly confLines: string[] = [];
-  add(status: Status, check: string, detail: string): void {
-    this.findings.push({ status, check, detail });
-  }
-  /** Replaces the 'missing' finding of a check (fixed later in the run). */
-  resolve(check: string, status: Status, detail: string): void {
-    const i = this.findings.findIndex((f) => f.check === check && f.status === 'missing');
-    if (i >= 0) this.findings[i] = { status, check, detail };
-    else this.add(status, check, detail);
-  }
-}
-
-/** What `smbd -b` says about where things are. */
-export interface SambaBuild {
-  readonly configFile: string | undefined;
-  readonly modulesDir: string | undefined;
-  /** Modules linked into smbd, e.g. `vfs_default`. */
-  readonly builtin: ReadonlySet<string>;
-}
-
-export function parseSambaBuild(text: string): SambaBuild {
-  const builtinLine = /Builtin modules:\s*\n\s*([^\n]*)/.exec(text)?.[1] ?? '';
-  return {
-    configFile: /CONFIGFILE:\s*(\S+)/.exec(text)?.[1],
-    modulesDir: /MODULESDIR:\s*(\S+)/.exec(text)?.[1],
-    builtin: new Set(builtinLine.split(/\s+/).filter(Boolean)),
-  };
-}
-
-/**
- * The `vfs objects` of a share that smbd cannot load: neither built in nor a module file. smbd
- * refuses every tree connect to such a share, and the shadow copy shares cloned from it.
- */
-export function missingVfsModules(vfsObjects: string | undefined, build: SambaBuild, present: (file: string) => boolean): string[] {
-  if (!vfsObjects || !build.modulesDir) return [];
-  const dir = build.modulesDir;
-  return vfsObjects.split(/[\s,]+/).filter(Boolean)
-    .map((m) => m.replace(/^.*\//, '').replace(/\.so$/, ''))
-    .filter((m) => !build.builtin.has(`vfs_${m}`) && !present(join(dir, 'vfs', `${m}.so`)));
 }
 
 async function checkNpDir(r: Report, np: string, apply: boolean): Promise<boolean> {
@@ -382,35 +281,57 @@ export function formatReport(rep: DoctorReport): string {
   return lines.join('\n');
 }
 
-const USAGE = 'usage: fsrvpd doctor [--apply] [--config smb.conf] [--socket-dir DIR]';
+const USAGE = 'usage: fsrvpd doctor [--apply] [--config smb.conf] [--socket-dir DIR] [--agent-config FILE [--auth-only]]\n'
+  + '  --agent-config FILE  also report which authentication mechanisms of this agent configuration\n'
+  + '                       will work here and why not (keytab, clock skew, winbind, passdb, levels)\n'
+  + '  --auth-only          only that report (no Samba checks)';
 
 /** The `fsrvpd doctor` subcommand. Returns the exit code: 0 healthy, 1 not, 2 usage error. */
 export async function runDoctor(argv: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
   let apply = false;
-  let config: string | undefined;
-  let socketDir: string | undefined;
+  let authOnly = false;
+  const values: Record<'--config' | '--socket-dir' | '--agent-config', string | undefined> = { '--config': undefined, '--socket-dir': undefined, '--agent-config': undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    const value = (): string | undefined => {
-      const eq = a.indexOf('=');
-      return eq >= 0 ? a.slice(eq + 1) : argv[++i];
-    };
+    const eq = a.indexOf('=');
+    const key = (eq >= 0 ? a.slice(0, eq) : a) as keyof typeof values;
     if (a === '--apply') apply = true;
-    else if (a === '--config' || a.startsWith('--config=')) config = value();
-    else if (a === '--socket-dir' || a.startsWith('--socket-dir=')) socketDir = value();
-    else if (a === '--help' || a === '-h') {
+    else if (a === '--auth-only') authOnly = true;
+    else if (key in values) {
+      const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined || v === '') {
+        out(`${key} needs a value\n${USAGE}`);
+        return 2;
+      }
+      values[key] = v;
+    } else if (a === '--help' || a === '-h') {
       out(USAGE);
       return 0;
     } else {
       out(`unknown argument ${a}\n${USAGE}`);
       return 2;
     }
-    if ((a === '--config' && config === undefined) || (a === '--socket-dir' && socketDir === undefined)) {
-      out(`${a} needs a value\n${USAGE}`);
-      return 2;
-    }
   }
-  const rep = await inspect({ apply, ...(config !== undefined ? { config } : {}), ...(socketDir !== undefined ? { socketDir } : {}) });
-  out(formatReport(rep));
-  return rep.healthy ? 0 : 1;
+  const agentConfig = values['--agent-config'];
+  if (authOnly && agentConfig === undefined) {
+    out(`--auth-only needs --agent-config\n${USAGE}`);
+    return 2;
+  }
+  let healthy = true;
+  if (!authOnly) {
+    const config = values['--config'];
+    const socketDir = values['--socket-dir'];
+    const rep = await inspect({ apply, ...(config !== undefined ? { config } : {}), ...(socketDir !== undefined ? { socketDir } : {}) });
+    out(formatReport(rep));
+    healthy = rep.healthy;
+  }
+  if (agentConfig !== undefined) {
+    const { loadConfig } = await import('./config.js');
+    const { inspectMechanisms, formatMechanisms } = await import('./doctor-auth.js');
+    const { mechanismProbes } = await import('./doctor-probes.js');
+    const findings = await inspectMechanisms(loadConfig(agentConfig), mechanismProbes(execTool));
+    out(`${authOnly ? '' : '\n'}${formatMechanisms(agentConfig, findings)}`);
+    healthy &&= !findings.some((f) => f.status === 'error' || f.status === 'missing');
+  }
+  return healthy ? 0 : 1;
 }

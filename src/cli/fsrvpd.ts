@@ -13,7 +13,7 @@ import { startAgent } from './agent.js';
 import { packageVersion } from './version.js';
 
 const HELP = `usage: fsrvpd [run] [options]
-       fsrvpd doctor [--apply] [--config smb.conf] [--socket-dir DIR]
+       fsrvpd doctor [--apply] [--config smb.conf] [--socket-dir DIR] [--agent-config FILE [--auth-only]]
        fsrvpd print-config [--config FILE]
 
 Runs the File Server Remote VSS Protocol agent (MS-FSRVP, interface FileServerVssAgent).
@@ -40,7 +40,9 @@ Options:
 
 Logging: DEBUG=fsrvp:* fsrvpd … for protocol and storage traces.
 Subcommands:
-  doctor        inspect a Samba host and say what is missing to serve FSRVP behind smbd
+  doctor        inspect a Samba host and say what is missing to serve FSRVP behind smbd;
+                with --agent-config FILE, also which authentication mechanisms will work
+                here and why not (keytab, clock skew against the KDC, winbind, passdb)
   print-config  print the effective configuration as JSON and exit
 `;
 

@@ -1,6 +1,7 @@
 /**
  * The DCE/RPC authentication this host offers, assembled from what it has: an NTLMSSP acceptor
- * whose responses the host's own authority checks (Samba's passdb through the helper process),
+ * whose responses the host's own authority checks (Samba's passdb through the helper process, or
+ * winbind through ntlm_auth on a domain member or AD DC),
  * SPNEGO around it, and Kerberos when a keytab-backed acceptor is given. The agent calls this
  * once and hands the providers to every listener; `close()` stops the helper process.
  */
@@ -10,12 +11,17 @@ import { MECH_OID, type GssFlags } from './gss.js';
 import { NtlmAcceptor, ntHashVerifier, processChallenges, type NtlmServerNames, type NtlmVerifier } from './ntlmssp/index.js';
 import { createSpnegoAcceptor, type SpnegoMechanism } from './spnego/index.js';
 import { PassdbCredentials } from './credentials/passdb.js';
+import { WinbindCredentials } from './credentials/winbind.js';
 
 export interface HostAuthOptions {
   /** Names the NTLM CHALLENGE announces (the agent's NetBIOS name; the domain or workgroup). */
   readonly names: NtlmServerNames;
   /** Where NTLM responses are checked; absent = no NTLM. */
-  readonly ntlm?: { readonly verifier: 'passdb'; readonly smbConf?: string } | { readonly verifier: 'custom'; readonly check: NtlmVerifier };
+  readonly ntlm?:
+    | { readonly verifier: 'passdb'; readonly smbConf?: string }
+    /** winbind (domain member, AD DC) through ntlm_auth; `smbConf` is what ntlm_auth loads. */
+    | { readonly verifier: 'winbind'; readonly smbConf?: string; readonly ntlmAuth?: string }
+    | { readonly verifier: 'custom'; readonly check: NtlmVerifier };
   /** A Kerberos acceptor factory (kerberos/acceptor.ts kerberosAcceptorFactory over the keytab); absent = no Kerberos. */
   readonly kerberos?: AcceptorFactory;
   /** Offer SPNEGO (auth_type 9) over the mechanisms above; default true. */
@@ -31,10 +37,15 @@ export interface HostAuth {
 
 export function buildHostAuth(opts: HostAuthOptions): HostAuth {
   let passdb: PassdbCredentials | undefined;
+  let winbind: WinbindCredentials | undefined;
   let verifier: NtlmVerifier | undefined;
   if (opts.ntlm?.verifier === 'passdb') {
     passdb = new PassdbCredentials(opts.ntlm.smbConf !== undefined ? { smbConf: opts.ntlm.smbConf } : {});
     verifier = ntHashVerifier(passdb.lookupFn);
+  } else if (opts.ntlm?.verifier === 'winbind') {
+    const { smbConf, ntlmAuth } = opts.ntlm;
+    winbind = new WinbindCredentials({ ...(smbConf !== undefined ? { smbConf } : {}), ...(ntlmAuth !== undefined ? { ntlmAuth } : {}) });
+    verifier = winbind.verifier;
   } else if (opts.ntlm?.verifier === 'custom') {
     verifier = opts.ntlm.check;
   }
@@ -69,6 +80,7 @@ export function buildHostAuth(opts: HostAuthOptions): HostAuth {
     offered,
     async close() {
       await passdb?.close();
+      await winbind?.close();
     },
   };
 }

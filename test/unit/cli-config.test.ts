@@ -45,6 +45,12 @@ describe('configuration file', () => {
     expect(defaultConfig().listen.tcp?.minLevel).toBe('none');
   });
 
+  it('reads auth.ntlm with the winbind verifier and its ntlm_auth path', () => {
+    const c = parseConfig({ auth: { ntlm: { verifier: 'winbind', ntlmAuth: '/opt/ntlm_auth', smbConf: '/etc/samba/smb.conf' }, domain: 'EXAMPLE' } });
+    expect(c.auth).toEqual({ ntlm: { verifier: 'winbind', ntlmAuth: '/opt/ntlm_auth', smbConf: '/etc/samba/smb.conf' }, domain: 'EXAMPLE', spnego: true });
+    expect(() => parseConfig({ auth: { ntlm: { verifier: 'passdb', ntlmAuth: '/x' } } })).toThrow(/auth\.ntlm\.ntlmAuth: only for verifier "winbind"/);
+  });
+
   it('reads auth.kerberos, which alone is enough for an authenticated listener', () => {
     const c = parseConfig({ auth: { kerberos: { keytab: '/etc/fsrvp.keytab', principals: ['cifs/fs.example.com'], clockSkewSec: 120 } }, listen: { tcp: { host: '127.0.0.1', port: 7135, minLevel: 'privacy' } } });
     expect(c.auth.kerberos).toEqual({ keytab: '/etc/fsrvp.keytab', principals: ['cifs/fs.example.com'], clockSkewSec: 120 });
