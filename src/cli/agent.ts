@@ -185,6 +185,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         isDomain: n?.verifier === 'winbind' && config.auth.domain !== undefined,
       },
       ...(ntlm ? { ntlm } : {}),
+      ...(k?.token !== undefined ? { kerberosToken: k.token } : {}),
       spnego: config.auth.spnego,
     });
     if (auth.offered.length > 0) log('dcerpc authentication offered: %s', auth.offered.join(', '));

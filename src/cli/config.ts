@@ -33,7 +33,8 @@ export interface AuthConfig {
    * Kerberos (auth type 16, and inside SPNEGO): service keys from `keytab` (e.g. `samba-tool
    * domain exportkeytab`, `net ads keytab create`); `principals` accepted (default: any in it).
    */
-  kerberos?: { keytab: string; principals?: string[]; clockSkewSec?: number };
+  /** token: where a Kerberos caller's SIDs come from ('pac', default; 'winbind' adds the BUILTIN aliases winbindd gives). */
+  kerberos?: { keytab: string; principals?: string[]; clockSkewSec?: number; token?: 'pac' | 'winbind' };
   /** Offer SPNEGO (auth_type 9) over the mechanisms configured; default true. */
   spnego: boolean;
   /** NTLM target names: the domain (workgroup) announced; default the NetBIOS name. */
@@ -200,7 +201,7 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
   if (top.auth !== undefined) {
     const a = r.object(top.auth, '$.auth', ['ntlm', 'kerberos', 'spnego', 'domain']);
     if (a.kerberos !== undefined && a.kerberos !== null) {
-      const k = r.object(a.kerberos, '$.auth.kerberos', ['keytab', 'principals', 'clockSkewSec']);
+      const k = r.object(a.kerberos, '$.auth.kerberos', ['keytab', 'principals', 'clockSkewSec', 'token']);
       if (k.keytab === undefined) r.fail('$.auth.kerberos.keytab', 'the keytab file is required');
       c.auth.kerberos = { keytab: r.string(k.keytab, '$.auth.kerberos.keytab') };
       if (k.principals !== undefined) c.auth.kerberos.principals = r.strings(k.principals, '$.auth.kerberos.principals');
@@ -209,6 +210,7 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
         if (typeof skew !== 'number' || !Number.isInteger(skew) || skew < 0 || skew > 3600) r.fail('$.auth.kerberos.clockSkewSec', 'an integer number of seconds, 0..3600');
         c.auth.kerberos.clockSkewSec = skew as number;
       }
+      if (k.token !== undefined) c.auth.kerberos.token = r.oneOf(k.token, '$.auth.kerberos.token', ['pac', 'winbind'] as const);
     }
     if (a.ntlm !== undefined && a.ntlm !== null) {
       const n = r.object(a.ntlm, '$.auth.ntlm', ['verifier', 'smbConf', 'ntlmAuth']);

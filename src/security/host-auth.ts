@@ -11,7 +11,8 @@ import { MECH_OID, type GssFlags } from './gss.js';
 import { NtlmAcceptor, ntHashVerifier, processChallenges, type NtlmServerNames, type NtlmVerifier } from './ntlmssp/index.js';
 import { createSpnegoAcceptor, type SpnegoMechanism } from './spnego/index.js';
 import { PassdbCredentials } from './credentials/passdb.js';
-import { WinbindCredentials } from './credentials/winbind.js';
+import { WinbindCredentials, winbindTokenSids } from './credentials/winbind.js';
+import { expandingAcceptor } from './token-expansion.js';
 
 export interface HostAuthOptions {
   /** Names the NTLM CHALLENGE announces (the agent's NetBIOS name; the domain or workgroup). */
@@ -24,6 +25,11 @@ export interface HostAuthOptions {
     | { readonly verifier: 'custom'; readonly check: NtlmVerifier };
   /** A Kerberos acceptor factory (kerberos/acceptor.ts kerberosAcceptorFactory over the keytab); absent = no Kerberos. */
   readonly kerberos?: AcceptorFactory;
+  /**
+   * Where the SIDs of a Kerberos caller come from: 'pac' (the ticket's PAC alone, the default)
+   * or 'winbind' (the PAC, plus what winbindd puts in the account's token: the BUILTIN aliases).
+   */
+  readonly kerberosToken?: 'pac' | 'winbind';
   /** Offer SPNEGO (auth_type 9) over the mechanisms above; default true. */
   readonly spnego?: boolean;
 }
@@ -53,13 +59,16 @@ export function buildHostAuth(opts: HostAuthOptions): HostAuth {
     new NtlmAcceptor({ names: opts.names, verifier: verifier as NtlmVerifier, flags, challenges: processChallenges });
 
   const ntlm: AcceptorFactory | undefined = ntlmFor;
+  const kerberos = opts.kerberos !== undefined && opts.kerberosToken === 'winbind'
+    ? expandingAcceptor(opts.kerberos, { source: 'winbind', sids: (sid) => winbindTokenSids(sid) })
+    : opts.kerberos;
   let spnego: AcceptorFactory | undefined;
   const inner: string[] = [];
-  if (opts.spnego !== false && (ntlmFor !== undefined || opts.kerberos !== undefined)) {
+  if (opts.spnego !== false && (ntlmFor !== undefined || kerberos !== undefined)) {
     spnego = (flags) => {
       // Kerberos first, as Windows prefers it; the client's list decides.
       const mechanisms: SpnegoMechanism[] = [];
-      const krb = opts.kerberos;
+      const krb = kerberos;
       if (krb !== undefined) {
         // DCE/RPC Kerberos is DCE-style inside SPNEGO too (Samba asks gensec for it on every bind).
         const start = (): ReturnType<SpnegoMechanism['start']> => krb({ ...flags, dceStyle: true });
@@ -68,15 +77,15 @@ export function buildHostAuth(opts: HostAuthOptions): HostAuth {
       if (ntlmFor !== undefined) mechanisms.push({ oid: MECH_OID.ntlmssp, start: () => ntlmFor(flags) });
       return createSpnegoAcceptor({ mechanisms });
     };
-    if (opts.kerberos !== undefined) inner.push('kerberos');
+    if (kerberos !== undefined) inner.push('kerberos');
     if (ntlmFor !== undefined) inner.push('ntlmssp');
   }
   const offered: string[] = [];
   if (spnego !== undefined) offered.push(`spnego(${inner.join(', ')})`);
   if (ntlm !== undefined) offered.push('ntlmssp');
-  if (opts.kerberos !== undefined) offered.push('kerberos');
+  if (kerberos !== undefined) offered.push(opts.kerberosToken === 'winbind' ? 'kerberos (token from winbind)' : 'kerberos');
   return {
-    providers: hostAuthProviders({ ntlm, spnego, kerberos: opts.kerberos }),
+    providers: hostAuthProviders({ ntlm, spnego, kerberos }),
     offered,
     async close() {
       await passdb?.close();

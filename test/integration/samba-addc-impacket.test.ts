@@ -20,7 +20,7 @@ import { dcRegistryShares, dcSnapshotSubvolumes, startDcAgent } from '../../tool
 import { DebugCapture } from '../helpers/debug-capture.js';
 import { ensureImpacket, impacketDcerpc } from '../helpers/impacket.js';
 
-const log = new DebugCapture('fsrvp:kerberos,fsrvp:authz,fsrvp:dcerpc,fsrvp:spnego,fsrvp:agent');
+const log = new DebugCapture('fsrvp:kerberos,fsrvp:authz,fsrvp:dcerpc,fsrvp:spnego,fsrvp:agent,fsrvp:auth');
 let dc: AdDc;
 let port: number;
 let ccache: string;
@@ -105,6 +105,29 @@ describe('who may call over TCP: the PAC alone', () => {
       expect(lines.some((l) => /fsrvpbackup/.test(l) && /not in BUILTIN/.test(l)), lines.join('\n')).toBe(true);
     } finally {
       await bare.close();
+    }
+  }, 120_000);
+});
+
+describe('who may call over TCP: the PAC plus the token winbindd builds (auth.kerberos.token "winbind")', () => {
+  it('a Backup Operator authenticated by Kerberos is one without any allow-list: BUILTIN\\Backup Operators comes from winbind', async () => {
+    const withWinbind = await startDcAgent(dc, {
+      keytab: join(dc.root, 'agent.keytab'), tcp: true,
+      patch: (c) => {
+        delete c.listen.samba;
+        c.stateDir = join(dc.root, 'agent-winbind', 'state');
+        c.auth.kerberos = { ...c.auth.kerberos!, token: 'winbind' };
+      },
+    });
+    try {
+      log.take();
+      const o = await impacketDcerpc(request({ level: 'integrity', port: withWinbind.tcp!.port, setContexts: 1 }), env());
+      const lines = log.take();
+      expect(o.ok, `${o.error}\n${lines.join('\n')}`).toBe(true);
+      expect(o.setContext).toEqual([0]);
+      expect(lines.some((l) => /winbind added \d+ SIDs to the token of S-1-5-21-[\d-]+: .*S-1-5-32-551/.test(l)), lines.join('\n')).toBe(true);
+    } finally {
+      await withWinbind.close();
     }
   }, 120_000);
 });

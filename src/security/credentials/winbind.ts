@@ -55,6 +55,16 @@ export const winbindDown = (error: string): boolean => WINBIND_DOWN.test(error);
 
 const SID_TYPE_USER = 1;
 
+/**
+ * The SIDs winbindd puts in the token of the account `userSid` (`wbinfo --user-sids`: its
+ * groups, then the aliases of the account domain and of BUILTIN that any of them belongs to).
+ */
+export async function winbindTokenSids(userSid: string, o: { readonly wbinfo?: string; readonly timeoutMs?: number } = {}): Promise<string[]> {
+  if (!/^S-1-\d+(-\d+)+$/.test(userSid)) throw new Error(`not a SID: ${JSON.stringify(userSid)}`);
+  const r = await run(o.wbinfo ?? DEFAULT_WBINFO, ['--user-sids', userSid], { timeoutMs: o.timeoutMs ?? 15_000 });
+  return parseSidList(r.stdout);
+}
+
 export class WinbindCredentials {
   readonly helper: NtlmAuthHelper;
   private readonly wbinfo: string;
