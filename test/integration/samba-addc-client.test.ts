@@ -9,9 +9,11 @@
  *   (cifs/dc1.fsrvp.test; signing required, and once encryption required), then DCE/RPC
  *   Kerberos (host/dc1.fsrvp.test) end to end to the agent behind the DC's smbd;
  * - `--auth spnego` with a ticket and -U: Kerberos is chosen (the agent logs it);
- * - a wrong --spn and a missing ccache: exit status 1 and a sentence, nothing connects.
+ * - a wrong --spn, a missing ccache, a clock an hour off (the ccache's KDC offset) and an
+ *   unreachable KDC: exit status 1 and a sentence, nothing connects.
  * Every cycle leaves no registry share and no snapshot.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCmd, type RunResult } from '../../tools/lib/run-cmd.js';
@@ -123,6 +125,18 @@ describe('fsrvp --auth kerberos: clear failures, exit status 1', () => {
     const r = await fsrvp(['version', '--smb', `//${dc.fqdn}`, '--auth', 'kerberos', '--krb5-ccache', missing]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`no credential cache ${missing} (run kinit first)`);
+  }, 60_000);
+
+  it('clock skew: a cache whose KDC time offset is an hour off (our authenticator too)', async () => {
+    const skewed = join(dc.root, 'ccache', 'skewed');
+    const data = await readFile(ccache);
+    expect(data.readUInt16BE(0)).toBe(0x0504);
+    expect(data.readUInt16BE(4)).toBe(1); // header tag 1: the KDC time offset, s32 seconds + s32 microseconds
+    data.writeInt32BE(3600, 8);
+    await writeFile(skewed, data);
+    const r = await fsrvp(['version', '--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos', '--krb5-ccache', skewed]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^fsrvp: Kerberos: host\/dc1\.fsrvp\.test: the KDC refused: KRB_AP_ERR_SKEW: clock skew too great .*\(KDC time .*, ours .*\)/);
   }, 60_000);
 
   it('an unreachable KDC', async () => {
