@@ -26,7 +26,8 @@ export const KERBEROS_HELP = `Kerberos (--auth kerberos, --auth spnego, --smb-au
   --krb5-ccache FILE         credential cache with the TGT (default $KRB5CCNAME, FILE: only,
                              else /tmp/krb5cc_<uid>); kinit fills it
   --spn SERVICE/HOST[@REALM] the DCE/RPC service principal (default host/<target host>, as
-                             Windows and Samba clients ask for; --unix needs --spn)
+                             Windows and Samba clients ask for; also the server's machine
+                             account, e.g. FS1$; --unix needs --spn)
   --kdc HOST[:PORT]          the KDC (default: the realm's kdc entries in krb5.conf, $KRB5_CONFIG
                              or /etc/krb5.conf)
   --realm REALM              the service's realm (default krb5.conf's [domain_realm] for the host,
@@ -51,7 +52,7 @@ export function parseKerberosOption(argv: readonly string[], i: number, into: Ke
       return 2;
     case '--spn': {
       const v = value();
-      if (!/^[^/@\s]+\/[^/@\s]+(\/[^/@\s]+)*(@[^@\s]+)?$/.test(v)) throw new KerberosUsageError(`--spn takes SERVICE/HOST or SERVICE/HOST@REALM, not '${v}'`);
+      if (!/^[^/@\s]+(\/[^/@\s]+)*(@[^@\s]+)?$/.test(v)) throw new KerberosUsageError(`--spn takes SERVICE/HOST, SERVICE/HOST@REALM or an account (DC1$), not '${v}'`);
       into.spn = v;
       return 2;
     }

@@ -97,6 +97,19 @@ describe('fsrvp --auth kerberos against the AD DC: a full cycle', () => {
   }, 180_000);
 });
 
+describe('the DCE/RPC service principal', () => {
+  it('cifs/<dc> and the machine account DC1$ work as well as host/<dc> (our acceptor takes any keytab principal)', async () => {
+    for (const spn of [`cifs/${dc.fqdn}`, dc.machineAccount]) {
+      log.take();
+      const r = await fsrvp(['version', '--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos', '--spn', spn]);
+      const lines = log.take();
+      expect(r.code, `${spn}: ${r.stdout}${r.stderr}\n${lines.join('\n')}`).toBe(0);
+      expect(r.stdout).toMatch(/GetSupportedVersion: ZERO\s+min 1 max 1/);
+      expect(lines.some((l) => l.includes(`authenticated ${dc.users[0]!.name}@FSRVP.TEST for ${spn}`)), lines.join('\n')).toBe(true);
+    }
+  }, 120_000);
+});
+
 describe('fsrvp-fuzz live with the same options', () => {
   it('--auth kerberos over --tcp: authenticated cases, the server alive, nothing left', async () => {
     const dir = join(dc.root, 'fuzz');
