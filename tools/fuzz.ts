@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { fuzzNdr, replayNdrFinding } from '../src/fuzz/ndr-target.js';
 import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from '../src/cli/credentials.js';
-import { TARGET_HELP, TargetUsageError, checkTarget, describeTarget, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, targetHost, describeTarget, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
 
 const HELP = `usage: fsrvp-fuzz <target> [options]
 
@@ -140,8 +140,9 @@ async function live(argv: string[], seed: number, findingsFile: string): Promise
   }
   if (shares.length === 0) throw new TargetUsageError('live needs --share NAME (a share the cases may shadow copy)');
   checkTarget(t);
-  const { credentials, auth } = await clientSecurity(a, { smbLogon: t.kind === 'smb' });
-  const opener = targetOpener(t, credentials);
+  const { smb, auth, notes } = await clientSecurity(a, { smbLogon: t.kind === 'smb', host: targetHost(t) });
+  for (const n of notes) console.error(`fsrvp-fuzz: ${n}`);
+  const opener = targetOpener(t, smb);
   const { fuzzLive } = await import('../src/fuzz/live.js');
   console.log(`fsrvp-fuzz live: ${describeTarget(t)}${auth ? ` (${a.mechanism}, ${a.level ?? 'privacy'})` : ''}, shares ${shares.join(', ')}, seed ${seed}, ${iterations} cases`);
   let r;

@@ -7,7 +7,7 @@
 import { CaptureError, loadCapture } from '../src/replay/capture.js';
 import { replay, type PduVerdict } from '../src/replay/replay.js';
 import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from '../src/cli/credentials.js';
-import { TARGET_HELP, TargetUsageError, checkTarget, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, targetHost, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
 
 const HELP = `usage: fsrvp-replay CAPTURE.jsonl [options]
        fsrvp-replay import CAPTURE.pcap[ng] [-o OUT.jsonl] [options]   (see import --help)
@@ -68,8 +68,9 @@ async function main(argv: string[]): Promise<number> {
   if (!file) throw new CaptureError('which capture? (see --help)');
   checkTarget(target);
   const records = loadCapture(file);
-  const { credentials, auth } = await clientSecurity(authArgs, { smbLogon: target.kind === 'smb' });
-  const opener = targetOpener(target, credentials);
+  const { smb, auth, notes } = await clientSecurity(authArgs, { smbLogon: target.kind === 'smb', host: targetHost(target) });
+  for (const n of notes) console.error(`fsrvp-replay: ${n}`);
+  const opener = targetOpener(target, smb);
   const print = (v: PduVerdict): void => {
     if (json) return;
     const mark = { identical: '=', equivalent: '~', different: '!', missing: '?' }[v.verdict];

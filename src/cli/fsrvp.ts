@@ -10,13 +10,15 @@ import { RestoreError } from '../storage/retention.js';
 import { runSnapshots, SnapshotsUsageError } from './snapshots.js';
 import { packageVersion } from './version.js';
 import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from './credentials.js';
-import { TARGET_HELP, TargetUsageError, checkTarget, parseTargetOption, targetOpener, type TargetArgs } from './target.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, parseTargetOption, targetHost, targetOpener, type TargetArgs } from './target.js';
+import { KerberosClientError } from '../security/kerberos/kdc-transport.js';
 import { SmbError } from '../smb/index.js';
 import { NpaClientError } from '../transport/npa-client.js';
 import { RpcAuthError } from '../dcerpc/client-auth.js';
 import { RpcFault } from '../dcerpc/interface.js';
 
 const HELP = `usage: fsrvp <command> [arguments] [--tcp HOST:PORT | --smb //HOST -U DOMAIN\\USER | --unix SOCKET]
+                                      [--auth ntlm|kerberos|spnego [--level integrity|privacy]]
 
 Talks to an FSRVP server: fsrvpd's TCP listener (default 127.0.0.1:7135), any FSRVP server over
 SMB (Windows, ONTAP, Samba, fsrvpd behind smbd), or an external RPC pipe socket.
@@ -128,9 +130,10 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command ${cmd}`);
   }
   if (cmd === 'cycle' && p.positional.length === 0) throw new UsageError('cycle needs at least one share');
-  const { credentials, auth: makeAuth } = await clientSecurity(p.auth, { smbLogon: p.target.kind === 'smb' });
-  const auth = makeAuth?.();
-  const opener = targetOpener(p.target, credentials);
+  const sec = await clientSecurity(p.auth, { smbLogon: p.target.kind === 'smb', host: targetHost(p.target) });
+  for (const n of sec.notes) console.error(`fsrvp: ${n}`);
+  const auth = sec.auth?.();
+  const opener = targetOpener(p.target, sec.smb);
   let client: FsrvpClient;
   try {
     client = await FsrvpClient.over(await opener.open(), auth !== undefined ? { auth } : {});
@@ -215,6 +218,10 @@ main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
   if (e instanceof RpcFault && e.status === 5) {
     const hint = process.argv.includes('--auth') ? 'the account is not allowed, or the level is below the agent\'s minimum (try --level privacy)' : 'the agent may require DCE/RPC authentication: add --auth ntlm -U DOMAIN\\USER';
     console.error(`fsrvp: access denied by the agent (fault 0x00000005): ${hint}`);
+    process.exit(1);
+  }
+  if (e instanceof KerberosClientError) {
+    console.error(`fsrvp: Kerberos: ${e.message}`);
     process.exit(1);
   }
   if (e instanceof RpcAuthError) {

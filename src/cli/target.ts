@@ -11,7 +11,8 @@ import { userInfo } from 'node:os';
 import { RpcClient } from '../dcerpc/client.js';
 import { SmbClient, SmbPipe, cipherName, dialectName, signingAlgorithmName, type CipherId, type PipeMode, type SmbTree } from '../smb/index.js';
 import { NpaTransport, type NpaCaller } from '../transport/npa-client.js';
-import type { UserCredentials } from './credentials.js';
+import { MECH_OID } from '../security/gss.js';
+import type { SmbLogon, UserCredentials } from './credentials.js';
 
 export type SmbRule = 'auto' | 'required';
 
@@ -172,6 +173,11 @@ export function describeTarget(t: TargetArgs): string {
   return `tcp:${t.host ?? '127.0.0.1'}:${t.port ?? 7135}`;
 }
 
+/** The target's host name or address (for default service principals); undefined for --unix. */
+export function targetHost(t: TargetArgs): string | undefined {
+  return t.kind === 'unix' ? undefined : t.host ?? '127.0.0.1';
+}
+
 /** The caller token --unix claims: the options, else the unix user running the tool. */
 export function npaCaller(t: TargetArgs): NpaCaller {
   const me = userInfo();
@@ -194,18 +200,22 @@ export interface TargetOpener {
 }
 
 /**
- * Opens connections to the target. For --smb the credentials are -U's; one SMB session and IPC$
+ * Opens connections to the target. For --smb the logon is -U's credentials and/or a cifs/<host>
+ * Kerberos ticket (clientSecurity's `smb`; bare credentials are NTLM); one SMB session and IPC$
  * tree serve every open() (each a pipe handle of its own, which smbd forwards as a connection of
  * its own), and a session the server dropped is set up again at the next open().
  */
-export function targetOpener(t: TargetArgs, credentials: UserCredentials | undefined): TargetOpener {
+export function targetOpener(t: TargetArgs, smbLogon: UserCredentials | SmbLogon | undefined): TargetOpener {
   const label = describeTarget(t);
   if (t.kind === 'smb') {
-    if (credentials === undefined) throw new TargetUsageError('--smb needs -U DOMAIN\\USER (the SMB logon)');
+    const how: SmbLogon = smbLogon === undefined ? {} : 'password' in smbLogon ? { credentials: smbLogon } : smbLogon;
+    if (how.credentials === undefined && how.kerberos === undefined) throw new TargetUsageError('--smb needs -U DOMAIN\\USER (the SMB logon) or a Kerberos ticket');
     let session: Promise<{ client: SmbClient; tree: SmbTree }> | undefined;
     const logon = async (timeoutMs: number): Promise<{ client: SmbClient; tree: SmbTree }> => {
       const client = await SmbClient.connect({
-        host: t.host as string, port: t.port ?? 445, credentials, timeoutMs,
+        host: t.host as string, port: t.port ?? 445, timeoutMs,
+        ...(how.credentials !== undefined ? { credentials: how.credentials } : {}),
+        ...(how.kerberos !== undefined ? { kerberos: how.kerberos } : {}),
         ...(t.smbSigning !== undefined ? { signing: t.smbSigning } : {}),
         ...(t.smbEncryption !== undefined ? { encryption: t.smbEncryption } : {}),
       });
@@ -237,7 +247,8 @@ export function targetOpener(t: TargetArgs, credentials: UserCredentials | undef
       const c = (await session?.catch(() => undefined))?.client;
       if (c === undefined) return undefined;
       const enc = c.encryptingAll ? `encrypted (${cipherName(c.cipher as CipherId)})` : 'not encrypted';
-      return `SMB ${dialectName(c.dialect)} to ${c.host}, ${c.signing ? `signed (${signingAlgorithmName(c.signingAlgorithm)})` : 'unsigned'}, ${enc}`;
+      const mech = c.logonMech === MECH_OID.kerberos ? 'Kerberos' : c.logonMech === MECH_OID.ntlmssp ? 'NTLM' : c.logonMech;
+      return `SMB ${dialectName(c.dialect)} to ${c.host}, ${mech} logon, ${c.signing ? `signed (${signingAlgorithmName(c.signingAlgorithm)})` : 'unsigned'}, ${enc}`;
     };
     return { label, open, close, session: describe };
   }

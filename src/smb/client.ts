@@ -7,6 +7,9 @@
 import { MECH_OID, type GssContext } from '../security/gss.js';
 import { NtlmInitiator, type NtlmCredentials } from '../security/ntlmssp/index.js';
 import { createSpnegoInitiator } from '../security/spnego/index.js';
+import type { SpnegoMechanism } from '../security/spnego/mech.js';
+import { KerberosInitiator } from '../security/kerberos/initiator.js';
+import type { ServiceTicket } from '../security/kerberos/kdc-client.js';
 import { NT_STATUS, SmbError, SmbSecurityError } from './errors.js';
 import { COMMAND, type Dialect } from './header.js';
 import { SmbConnection, type RequestOptions, type Response } from './connection.js';
@@ -26,7 +29,9 @@ export interface SmbClientOptions extends NegotiateOptions {
   readonly port?: number;
   /** NTLMv2 credentials (SPNEGO-wrapped). */
   readonly credentials?: NtlmCredentials;
-  /** Another GSS initiator instead (a Kerberos one, say); takes precedence over credentials. */
+  /** A Kerberos service ticket for cifs/<host>: SPNEGO offers Kerberos first (then NTLM with credentials). */
+  readonly kerberos?: ServiceTicket;
+  /** Another GSS initiator instead; takes precedence over credentials and kerberos. */
   readonly gss?: () => GssContext;
   readonly timeoutMs?: number;
 }
@@ -43,6 +48,8 @@ export class SmbClient {
     readonly session: EstablishedSession,
     readonly host: string,
     readonly timeoutMs: number,
+    /** The GSS mechanism (OID) the session was set up with; SPNEGO's inner one when it is SPNEGO. */
+    readonly logonMech: string,
   ) {}
 
   static async connect(opts: SmbClientOptions): Promise<SmbClient> {
@@ -51,9 +58,10 @@ export class SmbClient {
     const conn = await SmbConnection.open(host, opts.port ?? 445, timeoutMs);
     try {
       const neg = await negotiate(conn, opts);
-      const gss = opts.gss?.() ?? spnegoNtlm(opts.credentials);
+      const gss = opts.gss?.() ?? smbInitiator(opts);
       const session = await sessionSetup(conn, neg, gss, timeoutMs);
-      return new SmbClient(conn, neg, session, host, timeoutMs);
+      const mech = (gss as { negotiatedMech?: string }).negotiatedMech ?? gss.mechOid;
+      return new SmbClient(conn, neg, session, host, timeoutMs, mech);
     } catch (e) {
       await conn.close();
       throw e;
@@ -128,10 +136,21 @@ export class SmbClient {
   }
 }
 
-function spnegoNtlm(credentials: NtlmCredentials | undefined): GssContext {
-  if (credentials === undefined) throw new SmbError('no credentials given (user, domain and password or NT hash)');
-  const flags = { integrity: true, confidentiality: false, headerSigning: false, dceStyle: false };
-  return createSpnegoInitiator({ mechanisms: [{ oid: MECH_OID.ntlmssp, start: () => new NtlmInitiator({ credentials, flags }) }] });
+const SMB_FLAGS = { integrity: true, confidentiality: false, headerSigning: false, dceStyle: false } as const;
+
+/**
+ * The SESSION_SETUP initiator: SPNEGO over Kerberos (a cifs/<host> ticket; GSS style, not DCE:
+ * the AP-REP ends the exchange, and the GSS session key — the acceptor's subkey, else ours — is
+ * the SMB session key, its first 16 bytes for the 3.x KDF, MS-SMB2 3.2.5.3.1) and/or NTLMv2.
+ */
+export function smbInitiator(o: { readonly kerberos?: ServiceTicket; readonly credentials?: NtlmCredentials }): GssContext {
+  const mechanisms: SpnegoMechanism[] = [];
+  const ticket = o.kerberos;
+  const creds = o.credentials;
+  if (ticket !== undefined) mechanisms.push({ oid: MECH_OID.kerberos, start: () => new KerberosInitiator({ ticket, flags: SMB_FLAGS, dceStyle: false }) });
+  if (creds !== undefined) mechanisms.push({ oid: MECH_OID.ntlmssp, start: () => new NtlmInitiator({ credentials: creds, flags: SMB_FLAGS }) });
+  if (mechanisms.length === 0) throw new SmbError('no credentials given (user, domain and password or NT hash, or a Kerberos ticket)');
+  return createSpnegoInitiator({ mechanisms });
 }
 
 export interface OpenOptions {

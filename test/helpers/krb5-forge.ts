@@ -7,7 +7,9 @@ import { encode } from '../../src/security/asn1/index.js';
 import { getEnctype } from '../../src/security/kerberos/crypto.js';
 import {
   AD_TYPE, GSS_CHECKSUM_TYPE, KEY_USAGE, MSG_TYPE, TOK_ID, apReq, authenticator, authorizationData, encTicketPart, frameKrbToken,
+  ticket as ticketType,
 } from '../../src/security/kerberos/messages.js';
+import type { ServiceTicket } from '../../src/security/kerberos/kdc-client.js';
 import { encodeLogonInfo, type KerbValidationInfo } from '../../src/security/kerberos/pac-idl.js';
 import { fileTimeOf } from '../../src/security/kerberos/pac.js';
 
@@ -125,4 +127,27 @@ export function forgeApReq(o: ForgeOptions): Forged {
     authenticator: { etype: o.etype, cipher: e.encrypt(sessionKey, KEY_USAGE.apReqAuthenticator, auth) },
   });
   return { token: o.framed === false ? req : frameKrbToken(TOK_ID.apReq, req), sessionKey, ...(subkey ? { subkey } : {}), ctime, cusec };
+}
+
+/** A service ticket for host/fs.example.com as a KDC issues it: the ticket and its session key. */
+export function issue(etype: number, o: { now?: number; lifeSec?: number; serviceSeed?: number } = {}): ServiceTicket {
+  const now = o.now ?? Date.now();
+  const e = getEnctype(etype)!;
+  const serviceKey = keyOf(etype, o.serviceSeed ?? 1);
+  const sessionKey = e.randomToKey(new Uint8Array(e.keySize).map((_, i) => i * 7 + etype));
+  const authtime = whole(now - 60_000);
+  const endtime = whole(now + (o.lifeSec ?? 36000) * 1000);
+  const cname = { nameType: 1, nameString: ['alice'] };
+  const tp = encode(encTicketPart, {
+    flags: { bytes: Uint8Array.of(0x40, 0x81, 0, 0), unusedBits: 0 }, key: { keytype: etype, keyvalue: sessionKey }, crealm: REALM, cname,
+    transited: { trType: 0, contents: new Uint8Array(0) }, authtime, endtime,
+    authorizationData: [{ adType: AD_TYPE.ifRelevant, adData: encode(authorizationData, [{ adType: AD_TYPE.win2kPac, adData: buildPac(etype, serviceKey, authtime, 'alice') }]) }],
+  });
+  const ticket = encode(ticketType, {
+    tktVno: 5, realm: REALM, sname: { nameType: 2, nameString: SNAME }, encPart: { etype, kvno: 3, cipher: e.encrypt(serviceKey, KEY_USAGE.ticket, tp) },
+  });
+  return {
+    client: { nameType: 1, realm: REALM, components: ['alice'] }, server: { nameType: 2, realm: REALM, components: SNAME },
+    ticket, sessionKey: { etype, key: sessionKey }, authtime, endtime,
+  };
 }

@@ -73,7 +73,7 @@ for (const [mode, rule, global] of SETUPS) {
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/9\. DeleteShareMapping +ok/);
       expect(r.stdout).toMatch(/cycle complete in \d+ ms/);
-      expect(r.stderr).toMatch(/SMB 3\.1\.1 to 127\.0\.0\.1, signed \(AES-\d+-GMAC\)/);
+      expect(r.stderr).toMatch(/SMB 3\.1\.1 to 127\.0\.0\.1, NTLM logon, signed \(AES-\d+-GMAC\)/);
       if (global['smb encrypt']) expect(r.stderr).toMatch(/encrypted \(AES-128-GCM\)/);
       expect(await h.snapshotSubvolumes()).toEqual([]);
       expect((await h.registryShares()).filter((s) => s.includes('@{'))).toEqual([]);

@@ -20,9 +20,9 @@ import { getEnctype } from '../../src/security/kerberos/crypto.js';
 import { KerberosInitiator } from '../../src/security/kerberos/initiator.js';
 import type { ServiceTicket } from '../../src/security/kerberos/kdc-client.js';
 import type { KeytabEntry } from '../../src/security/kerberos/keytab.js';
-import { AD_TYPE, KEY_USAGE, authorizationData, encTicketPart, krbError, ticket as ticketType } from '../../src/security/kerberos/messages.js';
+import { krbError } from '../../src/security/kerberos/messages.js';
 import { ReplayCache } from '../../src/security/kerberos/replay-cache.js';
-import { REALM, SNAME, buildPac, keyOf } from '../helpers/krb5-forge.js';
+import { REALM, SNAME, issue, keyOf } from '../helpers/krb5-forge.js';
 import { cleanupRpc, ctx, fsrvpRegistry, startServer } from '../helpers/rpc.js';
 
 afterEach(cleanupRpc);
@@ -30,29 +30,6 @@ afterEach(cleanupRpc);
 const whole = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
 const keys = (seed = 1): KeytabEntry[] => [17, 18, 23].map((etype) => ({ principal: { components: SNAME, realm: REALM, nameType: 3 }, timestamp: 0, kvno: 3, etype, key: keyOf(etype, seed) }));
 const FLAGS: GssFlags = { integrity: true, confidentiality: true, headerSigning: true, dceStyle: true };
-
-/** A service ticket for host/fs.example.com as a KDC issues it: the ticket and its session key. */
-function issue(etype: number, o: { now?: number; lifeSec?: number; serviceSeed?: number } = {}): ServiceTicket {
-  const now = o.now ?? Date.now();
-  const e = getEnctype(etype)!;
-  const serviceKey = keyOf(etype, o.serviceSeed ?? 1);
-  const sessionKey = e.randomToKey(new Uint8Array(e.keySize).map((_, i) => i * 7 + etype));
-  const authtime = whole(now - 60_000);
-  const endtime = whole(now + (o.lifeSec ?? 36000) * 1000);
-  const cname = { nameType: 1, nameString: ['alice'] };
-  const tp = encode(encTicketPart, {
-    flags: { bytes: Uint8Array.of(0x40, 0x81, 0, 0), unusedBits: 0 }, key: { keytype: etype, keyvalue: sessionKey }, crealm: REALM, cname,
-    transited: { trType: 0, contents: new Uint8Array(0) }, authtime, endtime,
-    authorizationData: [{ adType: AD_TYPE.ifRelevant, adData: encode(authorizationData, [{ adType: AD_TYPE.win2kPac, adData: buildPac(etype, serviceKey, authtime, 'alice') }]) }],
-  });
-  const ticket = encode(ticketType, {
-    tktVno: 5, realm: REALM, sname: { nameType: 2, nameString: SNAME }, encPart: { etype, kvno: 3, cipher: e.encrypt(serviceKey, KEY_USAGE.ticket, tp) },
-  });
-  return {
-    client: { nameType: 1, realm: REALM, components: ['alice'] }, server: { nameType: 2, realm: REALM, components: SNAME },
-    ticket, sessionKey: { etype, key: sessionKey }, authtime, endtime,
-  };
-}
 
 const reason = (s: GssStep): string => (s.status === 'rejected' ? s.reason : `not rejected: ${s.status}`);
 

@@ -4,14 +4,16 @@
  * KDC given explicitly or listed for the realm in krb5.conf (krb5-conf.ts). The new ticket is not
  * written back to the cache.
  *
- * The service principal: "service/host" or "service/host@REALM" (default realm: the cache's
- * client realm); `spnFor(server)` makes host/<server>.
+ * The service principal: "service/host" or "service/host@REALM". Its realm, when the SPN names
+ * none: the explicit `realm`, else krb5.conf's [domain_realm] entry for the host, else the cache's
+ * client realm (cross-realm referrals are not followed: the cache needs a TGT for that realm).
+ * `spnFor(server)` makes host/<server>.
  */
 import createDebug from 'debug';
 import { ccachePath, CcacheError, findCredential, findTgt, principalString, readCcache } from './ccache.js';
 import { requestServiceTicket, ticketOf, type ServiceTicket } from './kdc-client.js';
 import { KerberosClientError } from './kdc-transport.js';
-import { kdcsForRealm, loadKrb5Conf, parseKdcAddress, type KdcAddress } from './krb5-conf.js';
+import { kdcsForRealm, loadKrb5Conf, parseKdcAddress, realmForHost, type KdcAddress, type Krb5Conf } from './krb5-conf.js';
 
 const log = createDebug('fsrvp:kerberos:client');
 
@@ -20,6 +22,8 @@ export interface TicketRequest {
   readonly spn: string;
   /** Cache file; default KRB5CCNAME, else /tmp/krb5cc_<uid>. */
   readonly ccache?: string;
+  /** Realm of the service (and of the TGT used); default as above. */
+  readonly realm?: string;
   /** KDC "host[:port]"; default the realm's kdc entries in krb5.conf. */
   readonly kdc?: string;
   /** Environment for KRB5CCNAME / KRB5_CONFIG (default process.env). */
@@ -41,13 +45,13 @@ export function parseSpn(spn: string): { components: string[]; realm?: string } 
 /** host/<server> (lower case), the principal a file server's keytab holds. */
 export const spnFor = (server: string, service = 'host'): string => `${service}/${server.toLowerCase()}`;
 
-async function kdcList(realm: string, o: TicketRequest): Promise<KdcAddress[]> {
+async function kdcList(realm: string, o: TicketRequest, conf: () => Promise<Krb5Conf>): Promise<KdcAddress[]> {
   if (o.kdc !== undefined) {
     const a = parseKdcAddress(o.kdc);
     if (a === undefined) throw new KerberosClientError('config', `bad KDC address ${JSON.stringify(o.kdc)} (host[:port])`);
     return [a];
   }
-  const list = kdcsForRealm(await loadKrb5Conf(o.env ?? process.env), realm);
+  const list = kdcsForRealm(await conf(), realm);
   if (list.length === 0) {
     throw new KerberosClientError('config', `no KDC for realm ${realm}: add "${realm} = { kdc = host:88 }" under [realms] in krb5.conf (KRB5_CONFIG) or give --kdc HOST[:PORT]`);
   }
@@ -67,7 +71,10 @@ export async function acquireServiceTicket(o: TicketRequest): Promise<ServiceTic
     throw e;
   }
   const spn = parseSpn(o.spn);
-  const realm = spn.realm ?? cc.principal.realm;
+  let loaded: Promise<Krb5Conf> | undefined;
+  const conf = (): Promise<Krb5Conf> => (loaded ??= loadKrb5Conf(env));
+  const host = spn.components[1];
+  const realm = spn.realm ?? o.realm ?? (host !== undefined ? realmForHost(await conf(), host) : undefined) ?? cc.principal.realm;
   const offsetMs = cc.kdcOffset ? cc.kdcOffset.seconds * 1000 + Math.floor(cc.kdcOffset.microseconds / 1000) : 0;
   const now = (o.now ?? Date.now()) + offsetMs;
   const nowSec = Math.floor(now / 1000);
@@ -79,7 +86,7 @@ export async function acquireServiceTicket(o: TicketRequest): Promise<ServiceTic
   }
   const tgt = findTgt(cc, realm, nowSec);
   if (typeof tgt === 'string') throw new KerberosClientError('ccache', `${path}: ${tgt}`);
-  const kdcs = await kdcList(realm, o);
+  const kdcs = await kdcList(realm, o, conf);
   log('TGS-REQ for %s as %s to %s', spn.components.join('/'), principalString(cc.principal), kdcs.map((k) => `${k.host}:${k.port}`).join(', '));
   return requestServiceTicket({
     tgt, service, kdcs, now, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
