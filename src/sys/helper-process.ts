@@ -23,6 +23,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import createDebug from 'debug';
 
+import { HelperError, HelperFailure, HelperUnavailableError, type HelperFailureKind } from './helper-errors.js';
+
+export { HelperError, HelperFailure, HelperUnavailableError, helperGone, type HelperFailureKind } from './helper-errors.js';
+
 const debug = createDebug('fsrvp:helper');
 
 /** The environment a helper gets unless told otherwise: nothing inherited but a plain PATH and locale. */
@@ -57,41 +61,6 @@ export interface RequestOptions {
   readonly timeoutMs?: number;
   /** Rejects the request when aborted; its reply, if one comes, is ignored. */
   readonly signal?: AbortSignal;
-}
-
-/** The helper cannot be started here (interpreter or module missing, or it refused): use the fallback. */
-export class HelperUnavailableError extends Error {
-  override readonly name = 'HelperUnavailableError';
-}
-
-export type HelperFailureKind = 'exited' | 'timeout' | 'aborted' | 'closed' | 'protocol';
-
-/** The request got no answer: the helper died, timed out, was closed, or the caller aborted. */
-export class HelperFailure extends Error {
-  override readonly name = 'HelperFailure';
-  constructor(readonly kind: HelperFailureKind, message: string) {
-    super(message);
-  }
-}
-
-/** Whether `e` means "do it without the helper": it cannot start here, or it died, timed out or was closed. */
-export function helperGone(e: unknown): boolean {
-  return e instanceof HelperUnavailableError || e instanceof HelperFailure;
-}
-
-/** The helper answered with a failure of the operation itself (`ok: false`). */
-export class HelperError extends Error {
-  override readonly name = 'HelperError';
-  constructor(
-    readonly op: string,
-    /** errno name (`EEXIST`) or another code the helper defines (`SBC_ERR_NO_SUCH_SERVICE`). */
-    readonly code: string,
-    message: string,
-    readonly errno?: number,
-    helperName?: string,
-  ) {
-    super(`${helperName ? `${helperName} helper: ` : ''}${message}${message.includes(code) ? '' : ` (${code})`}`);
-  }
 }
 
 interface Pending {
