@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCmd, type RunResult } from '../../tools/lib/run-cmd.js';
 import { AdDc, startAdDc } from '../../tools/lib/samba-addc.js';
-import { dcRegistryShares, dcSnapshotSubvolumes, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
+import { dcRegistryShares, dcSnapshotSubvolumes, dcUserSid, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
 import { hostsEnv } from '../../tools/lib/samba-addc-share.js';
 import { DebugCapture } from '../helpers/debug-capture.js';
 
@@ -35,9 +35,7 @@ beforeAll(async () => {
   const keytab = await dc.exportKeytab();
   const user = dc.users[0]!;
   // A PAC carries no BUILTIN SIDs: TCP callers are allowed by the account's SID.
-  const w = await runCmd('/usr/bin/wbinfo', ['--name-to-sid', `${dc.names.domain}\\${user.name}`]);
-  const sid = /^(S-1-5-21-[\d-]+)/.exec(w.stdout)?.[1];
-  if (!sid) throw new Error(`no SID for ${user.name}: ${w.stdout}${w.stderr}`);
+  const sid = await dcUserSid(dc, user.name);
   const agent = await startDcAgent(dc, { keytab, tcp: true, minLevel: 'integrity', patch: (c) => { c.authz.allowSids = [sid]; } });
   port = agent.tcp!.port;
   ccache = await dc.kinit(user);

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCmd } from '../../tools/lib/run-cmd.js';
 import { AdDc, startAdDc } from '../../tools/lib/samba-addc.js';
-import { dcRegistryShares, dcSnapshotSubvolumes, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
+import { dcRegistryShares, dcSnapshotSubvolumes, dcUserSid, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
 import { DebugCapture } from '../helpers/debug-capture.js';
 import { ensureImpacket, impacketDcerpc } from '../helpers/impacket.js';
 
@@ -30,9 +30,7 @@ beforeAll(async () => {
   dc = await startAdDc({ share: {} });
   const keytab = await dc.exportKeytab();
   const user = dc.users[0]!;
-  const w = await runCmd('/usr/bin/wbinfo', ['--name-to-sid', `${dc.names.domain}\\${user.name}`]);
-  const sid = /^(S-1-5-21-[\d-]+)/.exec(w.stdout)?.[1];
-  if (!sid) throw new Error(`no SID for ${user.name}: ${w.stdout}${w.stderr}`);
+  const sid = await dcUserSid(dc, user.name);
   const agent = await startDcAgent(dc, { keytab, tcp: true, patch: (c) => { c.authz.allowSids = [sid]; } });
   port = agent.tcp!.port;
   // The service tickets come from MIT's kinit/kvno (impacket 0.10's own TGS-REQ lacks the

@@ -15,9 +15,8 @@ import { clientAuth, type ClientLevel } from '../../src/security/client-auth.js'
 import { acquireServiceTicket } from '../../src/security/kerberos/client-ticket.js';
 import type { ServiceTicket } from '../../src/security/kerberos/kdc-client.js';
 import { DC_ADDRESS, startAdDc } from '../lib/samba-addc.js';
-import { startDcAgent } from '../lib/samba-addc-agent.js';
+import { dcUserSid, startDcAgent } from '../lib/samba-addc-agent.js';
 import { DC_SHARE } from '../lib/samba-addc-share.js';
-import { runCmd } from '../lib/run-cmd.js';
 import { interleaved, rate, report, type Rate } from './measure.js';
 import { handleSignals } from './samba-run.js';
 
@@ -32,9 +31,7 @@ export async function benchKrb(seconds: number): Promise<void> {
     const keytab = await dc.exportKeytab();
     const user = dc.users[0]!;
     // A PAC carries no BUILTIN alias SIDs: over TCP the user is allowed by its own SID.
-    const w = await runCmd('/usr/bin/wbinfo', ['--name-to-sid', `${dc.names.domain}\\${user.name}`]);
-    const sid = /^(S-1-5-21-[\d-]+)/.exec(w.stdout)?.[1];
-    if (!sid) throw new Error(`no SID for ${user.name}: ${w.stdout}${w.stderr}`);
+    const sid = await dcUserSid(dc, user.name);
     // Unauthenticated TCP callers get the listener's configured token, here the same user's.
     const agent = await startDcAgent(dc, {
       keytab, tcp: true, minLevel: 'none',

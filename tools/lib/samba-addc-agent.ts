@@ -11,6 +11,7 @@ import { defaultConfig, type AgentConfig, type MinAuthLevel } from '../../src/cl
 import { must, runCmd } from './run-cmd.js';
 import { DC_ADDRESS, type AdDc, type DcUser } from './samba-addc.js';
 import { hostsEnv } from './samba-addc-share.js';
+import { closingOnce } from './temp-agent.js';
 import type { TortureResult } from './samba-harness.js';
 
 export interface DcAgentOptions {
@@ -44,15 +45,9 @@ export function dcAgentConfig(dc: AdDc, o: DcAgentOptions): AgentConfig {
 
 /** Starts the agent for `dc`; it is closed at dc.stop() at the latest. */
 export async function startDcAgent(dc: AdDc, o: DcAgentOptions): Promise<Agent> {
-  const agent = await startAgent(dcAgentConfig(dc, o));
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    await agent.close();
-  };
-  dc.onStop(close);
-  return { ...agent, close };
+  const agent = closingOnce(await startAgent(dcAgentConfig(dc, o)));
+  dc.onStop(agent.close);
+  return agent;
 }
 
 /**
@@ -81,4 +76,12 @@ export async function dcSnapshotSubvolumes(dc: AdDc): Promise<string[]> {
   if (!dc.share) return [];
   const out = await must('/usr/bin/btrfs', ['subvolume', 'list', dc.share.mount]);
   return out.split('\n').filter(Boolean).map((l) => l.replace(/^.* path /, '')).filter((p) => p !== 'share');
+}
+
+/** The SID of a domain account (`wbinfo --name-to-sid DOMAIN\name` against the DC's winbindd). */
+export async function dcUserSid(dc: AdDc, name: string): Promise<string> {
+  const w = await runCmd('/usr/bin/wbinfo', ['--name-to-sid', `${dc.names.domain}\\${name}`]);
+  const sid = /^(S-1-5-21-[\d-]+)/.exec(w.stdout)?.[1];
+  if (!sid) throw new Error(`no SID for ${name}: ${w.stdout}${w.stderr}`);
+  return sid;
 }

@@ -32,7 +32,7 @@ import { clientSmbConf, dcSmbConf, DC_TCP_PORTS, DEFAULT_NAMES, fqdnOf, krb5Conf
 import { makeShareFs, removeShareFs, type DcShareOptions, type DcSharePaths } from './samba-addc-share.js';
 import { copyTemplate, dcTemplate, SAMBA_TOOL, type DcTemplate, type DcUser } from './samba-addc-template.js';
 import {
-  acquireLock, groupsUsing, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
+  abandonStart, acquireLock, groupsUsing, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
 } from './samba-resources.js';
 
 export { fqdnOf, type DcNames } from './samba-addc-conf.js';
@@ -146,11 +146,7 @@ export class AdDc {
       dc.timings = { provisionMs: t.provisionMs, fromCache: t.fromCache, templateMs, copyMs, startToReadyMs, totalMs: Date.now() - t0 };
       return dc;
     } catch (e) {
-      if (dc) await dc.stop().catch(() => undefined);
-      else {
-        undoSync(res);
-        rmSync(LOCK, { force: true });
-      }
+      await abandonStart(dc, res);
       throw e;
     }
   }

@@ -26,10 +26,11 @@ import { defaultConfig, type AgentConfig } from '../../src/cli/config.js';
 import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '../../src/transport/npa-links.js';
 import { ensureSambaTools } from './samba-tools.js';
+import { closingOnce } from './temp-agent.js';
 import { must, runCmd, type RunResult } from './run-cmd.js';
 import { extraShare, layoutOf, smbConf, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
 import {
-  acquireLock, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
+  abandonStart, acquireLock, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
 } from './samba-resources.js';
 
 export { extraShare, SHARE, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
@@ -96,11 +97,7 @@ export class SambaHarness {
       await h.setup(opts);
       return h;
     } catch (e) {
-      if (h) await h.stop();
-      else {
-        undoSync(res);
-        rmSync(LOCK, { force: true });
-      }
+      await abandonStart(h, res);
       throw e;
     }
   }
@@ -361,15 +358,9 @@ export function agentConfig(h: SambaHarness): AgentConfig {
 export async function startTestAgent(h: SambaHarness, patch?: (c: AgentConfig) => void): Promise<Agent> {
   const c = agentConfig(h);
   patch?.(c);
-  const agent = await startAgent(c);
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    await agent.close();
-  };
-  h.onStop(close);
-  return { ...agent, close };
+  const agent = closingOnce(await startAgent(c));
+  h.onStop(agent.close);
+  return agent;
 }
 
 /** smbtorture 4.17's rpc.fsrvp subtests, in run order (`rpc.fsrvp.fsrvp.<name>` runs one alone). */

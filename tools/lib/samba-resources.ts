@@ -240,3 +240,17 @@ export async function stopGroup(pgid: number): Promise<void> {
   for (let i = 0; i < 50 && groupMembers(pgid).length > 0; i++) await sleep(100);
   if (groupMembers(pgid).length > 0) throw new Error(`process group ${pgid} survived SIGKILL`);
 }
+
+/**
+ * After a start that failed: stops what was built (`run`, once constructed; its own failure is
+ * ignored so the start's error is the one reported), else undoes the recorded resources and
+ * releases the lock.
+ */
+export async function abandonStart(run: { stop(): Promise<void> } | undefined, res: Resources): Promise<void> {
+  if (run) {
+    await run.stop().catch(() => undefined);
+    return;
+  }
+  undoSync(res);
+  rmSync(LOCK, { force: true });
+}

@@ -62,3 +62,17 @@ export async function startTempAgent(opts: TempAgentOptions = {}): Promise<TempA
     },
   };
 }
+
+/**
+ * `agent` with a close() that runs once however often it is called (a test's finally and a
+ * harness's stop both call it); later calls wait for the first, and only the first reports its failure.
+ */
+export function closingOnce(agent: Agent): Agent {
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    if (closing !== undefined) return closing.catch(() => undefined);
+    closing = agent.close();
+    return closing;
+  };
+  return { ...agent, close };
+}
