@@ -130,6 +130,27 @@ for (const [mode, rule, global] of SETUPS) {
         }
       }, 600_000);
     }
+
+    if (mode === 'agent' && global['smb encrypt']) {
+      it('a fixed-seed live fuzz campaign over --smb with sealed DCE/RPC (--auth spnego --level privacy): no finding, nothing left', async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'fsrvp-live-auth-'));
+        try {
+          const r = await node(FUZZ, [
+            'live', ...smb, '--auth', 'spnego', '--level', 'privacy', '--share', SHARE, '--seed', '20261208', '--iterations', '30',
+            '--batch', '10', '--fixtures', join(dir, 'fx'), '--findings', join(dir, 'findings.jsonl'),
+          ], h.admin.password, 600_000);
+          expect(r.code, r.stdout + r.stderr).toBe(0);
+          expect(r.stdout).toMatch(/30 cases, \d+ calls .* canary alive/);
+          expect(r.stdout).toMatch(/request:CommitShadowCopySet:ZERO/);
+          expect(r.stdout).toMatch(/ 0 findings/);
+          expect(await h.snapshotSubvolumes()).toEqual([]);
+          expect((await h.registryShares()).filter((s) => s.includes('@{'))).toEqual([]);
+          expect(await readdir(dir)).toEqual([]);
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }, 600_000);
+    }
   });
 }
 
