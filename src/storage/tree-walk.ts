@@ -7,12 +7,13 @@
  * when their link count matters, directories only when mount points or nested subvolumes are not
  * known from the mount table and the btrfs subvolume list, and entries of unknown type.
  *
- * On a local filesystem the walk runs on synchronous calls (a few µs each instead of a
+ * On a local filesystem the walk lists each directory in one readdirSync call (half the cost of
+ * opendir + a Dir.readSync per entry) and runs on synchronous calls (a few µs each instead of a
  * thread-pool round trip), yielding to the event loop every SLICE_MS so other connections are
  * served. Elsewhere it uses the thread pool with a bounded number of stat calls in flight.
  * Memory: the stack of directories still to list, and one listing buffer per open directory.
  */
-import { lstatSync, opendirSync, type Dir, type Dirent, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, type Dir, type Dirent, type Stats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import createDebug from 'debug';
@@ -111,6 +112,7 @@ const SLICE_MS = 10;
 /** … or after this many entries (a power of two), whichever comes first. */
 const SLICE_ENTRIES = 1024;
 const LSTAT_OPTS = { throwIfNoEntry: false } as const;
+const READDIR_OPTS = { withFileTypes: true } as const;
 const SYMLINK_REASON = 'symbolic links are not allowed in a shadow-copied share';
 
 interface Pending { readonly path: string; readonly depth: number }
@@ -200,47 +202,39 @@ async function walkSync(top: string, rootDev: number, r: WalkRules, count: Count
   let sliceEnd = performance.now() + SLICE_MS;
   while (stack.length > 0) {
     const { path: dirPath, depth } = stack.pop()!;
-    let dir: Dir;
+    let entries: Dirent[];
     try {
-      dir = opendirSync(dirPath, { bufferSize: 256 });
+      // One call per directory: about half the cost of opendir + Dir.readSync per entry.
+      entries = readdirSync(dirPath, READDIR_OPTS);
     } catch (e) {
       if (errnoOf(e) === 'ENOENT' && depth > 0) continue; // removed while walking
       return refusal('unreadable', dirPath, `cannot list the directory: ${errnoOf(e)}`);
     }
     const prefix = dirPath.endsWith('/') ? dirPath : `${dirPath}/`;
-    try {
-      for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
-        if (depth === 0) count.rootEntries++;
-        if (++count.entries > r.maxEntries) return tooMany(dirPath, r.maxEntries);
-        if ((count.entries & 255) === 0) {
-          count.tick();
-          if ((count.entries & (SLICE_ENTRIES - 1)) === 0 || performance.now() > sliceEnd) {
-            await new Promise<void>((res) => setImmediate(res));
-            sliceEnd = performance.now() + SLICE_MS;
-          }
+    if (depth === 0) count.rootEntries = entries.length;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (++count.entries > r.maxEntries) return tooMany(dirPath, r.maxEntries);
+      if ((count.entries & 255) === 0) {
+        count.tick();
+        if ((count.entries & (SLICE_ENTRIES - 1)) === 0 || performance.now() > sliceEnd) {
+          await new Promise<void>((res) => setImmediate(res));
+          sliceEnd = performance.now() + SLICE_MS;
         }
-        const path = prefix + e.name;
-        let stat: Stats | undefined;
-        if (needsStat(e, r)) {
-          try {
-            stat = lstatSync(path, LSTAT_OPTS);
-          } catch (err) {
-            return refusal('unreadable', path, `cannot stat: ${errnoOf(err)}`);
-          }
-          if (stat === undefined) continue; // removed while walking
+      }
+      const path = prefix + e.name;
+      let stat: Stats | undefined;
+      if (needsStat(e, r)) {
+        try {
+          stat = lstatSync(path, LSTAT_OPTS);
+        } catch (err) {
+          return refusal('unreadable', path, `cannot stat: ${errnoOf(err)}`);
         }
-        const v = judge(path, stat ?? e, stat, depth, rootDev, r);
-        if (v === 'dir') stack.push({ path, depth: depth + 1 });
-        else if (v !== undefined) return v;
+        if (stat === undefined) continue; // removed while walking
       }
-    } catch (e) {
-      return refusal('unreadable', dirPath, `cannot list the directory: ${errnoOf(e)}`);
-    } finally {
-      try {
-        dir.closeSync();
-      } catch {
-        // already closed
-      }
+      const v = judge(path, stat ?? e, stat, depth, rootDev, r);
+      if (v === 'dir') stack.push({ path, depth: depth + 1 });
+      else if (v !== undefined) return v;
     }
   }
   return undefined;
