@@ -22,7 +22,7 @@ export interface BtrfsCheckContext {
   readonly options: { readonly snapshotDir?: string; readonly policy?: Partial<PolicyOptions> };
   supports(path: string): Promise<boolean>;
   volumeOfRoot(root: string): Promise<Volume>;
-  placementOf(volumeRoot: string, mounts?: readonly MountEntry[]): Promise<Placement>;
+  placementOf(volumeRoot: string, mounts?: readonly MountEntry[], shareName?: string): Promise<Placement>;
   snapshotDirFor(volumeRoot: string, mounts?: readonly MountEntry[]): Promise<string>;
 }
 
@@ -45,7 +45,7 @@ export async function checkBtrfsShare(b: BtrfsCheckContext, sharePath: string, o
     return refusal('location', sharePath, (e as Error).message);
   }
   const mounts = await readMounts();
-  const placement = await b.placementOf(volume.root, mounts);
+  const placement = await b.placementOf(volume.root, mounts, options.shareName);
   const placed = placement.kind === 'shadow_copy2';
   const snapDir = placed ? placement.dir : await b.snapshotDirFor(volume.root, mounts);
   if (!placed && isInside(snapDir, share)) {

@@ -61,7 +61,7 @@ export interface BtrfsBackendOptions {
    * The shares' shadow_copy2 settings (e.g. ShadowConfReader over testparm): snapshots go where
    * they make the share's previous versions (layout.ts). Needs `ownedFile`. Without: the README layout.
    */
-  readonly shareSettings?: () => Promise<readonly ShareShadowConf[]>;
+  readonly shareSettings?: (shareName?: string) => Promise<readonly ShareShadowConf[]>;
   /** State file recording the snapshots made in shadow_copy2 placements (owned.ts). */
   readonly ownedFile?: string;
 }
@@ -178,12 +178,12 @@ export class BtrfsBackend implements SnapshotBackend {
   }
 
   /** Where the next snapshot of the subvolume at `volumeRoot` goes (layout.ts). */
-  async placementOf(volumeRoot: string, mounts?: readonly MountEntry[]): Promise<Placement> {
+  async placementOf(volumeRoot: string, mounts?: readonly MountEntry[], shareName?: string): Promise<Placement> {
     if (!this.options.shareSettings) return { kind: 'readme', why: 'share settings are not read' };
     const readmeDir = await this.snapshotDirFor(volumeRoot, mounts);
     let confs: readonly ShareShadowConf[];
     try {
-      confs = await this.options.shareSettings();
+      confs = await this.options.shareSettings(shareName);
     } catch (e) {
       debug('reading the share settings failed, README layout for %s: %s', volumeRoot, (e as Error).message);
       return { kind: 'readme', why: `reading the share settings failed: ${(e as Error).message}` };
@@ -226,7 +226,7 @@ export class BtrfsBackend implements SnapshotBackend {
     return checkBtrfsShare({
       cmd: this.cmd, timeoutMs: this.timeoutMs, options: this.options,
       supports: (p) => this.supports(p), volumeOfRoot: (r) => this.volumeOfRoot(r),
-      placementOf: (r, m) => this.placementOf(r, m), snapshotDirFor: (r, m) => this.snapshotDirFor(r, m),
+      placementOf: (r, m, n) => this.placementOf(r, m, n), snapshotDirFor: (r, m) => this.snapshotDirFor(r, m),
     }, sharePath, options);
   }
 
