@@ -10,8 +10,10 @@
  * On a local filesystem the walk lists each directory in one readdirSync call (half the cost of
  * opendir + a Dir.readSync per entry) and runs on synchronous calls (a few µs each instead of a
  * thread-pool round trip), yielding to the event loop every SLICE_MS so other connections are
- * served. Elsewhere it uses the thread pool with a bounded number of stat calls in flight.
- * Memory: the stack of directories still to list, and one listing buffer per open directory.
+ * served; past PARALLEL_AFTER entries it hands the directories still to list to worker threads
+ * (tree-walk-parallel.ts), and the main thread only adds up their answers. Elsewhere it uses the
+ * thread pool with a bounded number of stat calls in flight.
+ * Memory: the stack of directories still to list, and the listing of one directory per thread.
  */
 import type { Dir, Dirent, Stats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
