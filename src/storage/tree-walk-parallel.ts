@@ -1,15 +1,16 @@
 /**
- * The directory walk on worker threads (tree-walk.ts hands a big walk over): Node can only stat
- * by full path (statx from the current directory, where `find` uses fstatat on the directory it
- * just listed), so one thread pays more per entry than `find`; two threads make up for it. The
- * main thread only hands out jobs — a few directories and an entry budget each — and adds up the
- * answers, so its event loop stays free during the whole walk. The first refusal stops every
- * worker. Where a worker cannot start (no compiled worker script, e.g. under a TypeScript test
- * runner), the walk goes on in the main thread.
+ * The directory walk in walk processes (tree-walk.ts hands a big walk over). Node stats by path
+ * only (no fstatat on the directory just listed, as `find` does), and a full path costs the
+ * kernel a lookup of every component; a process of its own may enter each directory and stat by
+ * name, which a worker thread may not (the current directory is the process's). Two of them also
+ * use both CPUs. The main thread only hands out jobs — a few directories and an entry budget
+ * each — and adds up the answers, so its event loop stays free during the whole walk. The first
+ * refusal stops every walker. Where none can start (no compiled worker script, e.g. under a
+ * TypeScript test runner), the walk goes on in the main thread.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import createDebug from 'debug';
 import { tooMany, type Pending, type PolicyRefusal, type SliceResult, type WalkRules } from './tree-walk-rules.js';
 import type { WalkJob } from './tree-walk-worker.js';
@@ -36,20 +37,24 @@ interface Answer extends SliceResult {
   readonly rest: Pending[];
 }
 
-/** Worker threads being started for a walk: started early, handed the walk once they are up. */
+/** Walk processes being started for a walk: started early, handed the walk once they are up. */
 export class WalkPool {
-  readonly workers: Worker[] = [];
+  readonly workers: ChildProcess[] = [];
   private online = 0;
   failed = false;
 
   constructor(threads: number) {
     try {
       for (let i = 0; i < threads; i++) {
-        const w = new Worker(WORKER_URL);
-        w.once('online', () => this.online++);
+        // No inherited flags (an inspector, --cpu-prof); structured clone keeps Infinity limits.
+        const w = fork(fileURLToPath(WORKER_URL), [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+        w.once('spawn', () => this.online++);
         w.once('error', (e) => {
-          debug('walk worker failed: %s', e.message);
+          debug('walk process failed: %s', e.message);
           this.failed = true;
+        });
+        w.once('exit', () => {
+          if (this.online < this.workers.length) this.failed = true;
         });
         this.workers.push(w);
       }
@@ -64,8 +69,8 @@ export class WalkPool {
     return !this.failed && this.online === this.workers.length;
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+  close(): void {
+    for (const w of this.workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
   }
 }
 
@@ -79,7 +84,7 @@ export async function walkParallel(
   const workers = pool.workers.slice();
   try {
     return await new Promise<PolicyRefusal | undefined | 'unavailable'>((resolve) => {
-      const busy = new Map<Worker, Pending[]>();
+      const busy = new Map<ChildProcess, Pending[]>();
       let finished = false;
       const finish = (v: PolicyRefusal | undefined | 'unavailable'): void => {
         if (finished) return;
@@ -97,7 +102,7 @@ export async function walkParallel(
             entriesLeft: rules.maxEntries - count.entries,
           };
           busy.set(w, job.stack.slice());
-          w.postMessage(job);
+          w.send(job);
         }
         if (!finished && stack.length === 0 && busy.size === 0) finish(undefined);
       };
@@ -112,18 +117,21 @@ export async function walkParallel(
           for (const p of a.rest) stack.push(p);
           dispatch();
         });
-        w.on('error', () => {
+        const failed = (): void => {
+          if (!workers.includes(w)) return;
           const lost = busy.get(w);
           busy.delete(w);
           if (lost) for (const p of lost) stack.push(p); // walked again by another worker (or the main thread)
           workers.splice(workers.indexOf(w), 1);
           if (workers.length === 0) finish('unavailable'); // the main thread walks what is left
           else dispatch();
-        });
+        };
+        w.on('error', failed);
+        w.on('exit', failed);
       }
       dispatch();
     });
   } finally {
-    await pool.close();
+    pool.close();
   }
 }

@@ -1,9 +1,10 @@
 /**
- * A worker thread of the directory walk (tree-walk-parallel.ts): takes a job (directories to walk,
- * an entry budget), walks a slice on synchronous calls and answers with what it found and the
- * directories it did not reach.
+ * A walk process of the directory walk (tree-walk-parallel.ts), started with an IPC channel:
+ * takes a job (directories to walk, an entry budget), walks a slice on synchronous calls — in a
+ * process of its own it may change its current directory, so entries are stat'ed by name — and
+ * answers with what it found and the directories it did not reach. Exits when the channel closes
+ * (the agent stopped or died).
  */
-import { parentPort } from 'node:worker_threads';
 import { walkSlice, type Pending, type WalkRules } from './tree-walk-rules.js';
 
 export interface WalkJob {
@@ -14,7 +15,10 @@ export interface WalkJob {
   readonly entriesLeft: number;
 }
 
-parentPort?.on('message', (job: WalkJob) => {
-  const result = walkSlice(job.stack, job.rootDev, job.rules, job.budget, job.entriesLeft);
-  parentPort!.postMessage({ ...result, rest: job.stack });
-});
+if (process.send) {
+  process.on('message', (job: WalkJob) => {
+    const result = walkSlice(job.stack, job.rootDev, job.rules, job.budget, job.entriesLeft, true);
+    process.send!({ ...result, rest: job.stack });
+  });
+  process.on('disconnect', () => process.exit(0));
+}

@@ -10,7 +10,7 @@
  * On a local filesystem the walk lists each directory in one readdirSync call (half the cost of
  * opendir + a Dir.readSync per entry) and runs on synchronous calls (a few µs each instead of a
  * thread-pool round trip), yielding to the event loop every SLICE_MS so other connections are
- * served; past PARALLEL_AFTER entries it hands the directories still to list to worker threads
+ * served; past PARALLEL_AFTER entries it hands the directories still to list to walk processes
  * (tree-walk-parallel.ts), and the main thread only adds up their answers. Elsewhere it uses the
  * thread pool with a bounded number of stat calls in flight.
  * Memory: the stack of directories still to list, and the listing of one directory per thread.
@@ -18,6 +18,7 @@
 import type { Dir, Dirent, Stats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import createDebug from 'debug';
 import { walkParallel, workersAvailable, WalkPool } from './tree-walk-parallel.js';
 import {
@@ -30,7 +31,7 @@ export {
   type PolicyRefusal, type RefusalKind, type WalkRules,
 } from './tree-walk-rules.js';
 
-/** A walk on the main thread starts worker threads after this many entries … */
+/** A walk on the main thread starts walk processes after this many entries … */
 export const START_WORKERS_AFTER = 16_384;
 /** … and hands over to them once they are up, and at least this many entries are walked. */
 export const PARALLEL_AFTER = 16_384;
@@ -58,7 +59,7 @@ export interface WalkControl {
   /** stat calls in flight on the thread pool (default 16). */
   readonly concurrency?: number;
   /**
-   * Worker threads a long synchronous walk hands over to after PARALLEL_AFTER entries (default:
+   * Walk processes a long synchronous walk hands over to after PARALLEL_AFTER entries (default:
    * 2, or 1 on a single CPU; 0: the whole walk on the main thread).
    */
   readonly threads?: number;
@@ -101,7 +102,8 @@ class Counter {
 }
 
 /** Walks below `top` (a directory on device `rootDev`); returns the first refusal, if any. */
-export async function walkTree(top: string, rootDev: number, rules: WalkRules, control: WalkControl): Promise<WalkResult> {
+export async function walkTree(root: string, rootDev: number, rules: WalkRules, control: WalkControl): Promise<WalkResult> {
+  const top = resolve(root); // walk processes change their current directory: absolute paths only
   const count = new Counter(top, control);
   const found = control.sync ? await walkSync(top, rootDev, rules, count, control.threads ?? DEFAULT_THREADS) : await walkAsync(top, rootDev, rules, count, control.concurrency ?? 16);
   count.tick(true);
@@ -149,7 +151,7 @@ async function walkSync(top: string, rootDev: number, r: WalkRules, count: Count
     }
     return undefined;
   } finally {
-    await pool?.close();
+    pool?.close();
   }
 }
 

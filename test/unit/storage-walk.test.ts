@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inspectTree, policyOptionsFor, type WalkProgress } from '../../src/storage/policy.js';
 import { walkTree, type WalkRules } from '../../src/storage/tree-walk.js';
@@ -115,7 +115,7 @@ describe('long walks', () => {
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(total / 1024) - 1);
   });
 
-  it('on worker threads (compiled walk): same result, refusal and progress, event loop free', async () => {
+  it('in walk processes (compiled walk): same result, refusal and progress, event loop free', async () => {
     const dist = await import(join(process.cwd(), 'dist/src/storage/tree-walk.js')) as typeof import('../../src/storage/tree-walk.js');
     const total = wideTree(root, 60, 499);
     const dev = lstatSync(root).dev;
@@ -138,5 +138,8 @@ describe('long walks', () => {
     expect(bad.refusal).toMatchObject({ kind: 'symlink', path: join(root, 'd3', 'zz-link') });
     const capped = await dist.walkTree(root, dev, { ...rules, refuseSymlinks: false, maxEntries: 20_000 }, { sync: true, threads: 2 });
     expect(capped.refusal).toMatchObject({ kind: 'too-many-entries', reason: expect.stringMatching(/more than 20000 entries/) });
+    // A relative root (walk processes change their current directory) gives the same count.
+    const rel = await dist.walkTree(relative(process.cwd(), root), dev, { ...rules, refuseSymlinks: false }, { sync: true, threads: 2 });
+    expect(rel).toMatchObject({ refusal: undefined, entries: total + 1 });
   });
 });
