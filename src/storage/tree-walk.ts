@@ -32,9 +32,9 @@ export {
 } from './tree-walk-rules.js';
 
 /** A walk on the main thread starts walk processes after this many entries … */
-export const START_WORKERS_AFTER = 16_384;
+export const START_WORKERS_AFTER = 4096;
 /** … and hands over to them once they are up, and at least this many entries are walked. */
-export const PARALLEL_AFTER = 16_384;
+export const PARALLEL_AFTER = 4096;
 
 const debug = createDebug('fsrvp:policy');
 const DEFAULT_THREADS = Math.min(2, availableParallelism());
