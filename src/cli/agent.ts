@@ -61,7 +61,7 @@ export function buildParts(config: AgentConfig): AgentParts {
   const settings = samba ? new ShadowConfReader({ configFile: samba.smbConf }) : undefined;
   const btrfs = new BtrfsBackend({
     snapshotDir: config.storage.snapshotDir, policy,
-    ...(settings ? { shareSettings: () => settings.read(), ownedFile: join(config.stateDir, OWNED_FILE) } : {}),
+    ...(settings ? { shareSettings: (name) => settings.read(name), ownedFile: join(config.stateDir, OWNED_FILE) } : {}),
   });
   const copy = new CopyBackend({ snapshotDir: config.storage.snapshotDir, policy });
   // Preference order: the configured default first, then detection order (btrfs before copy).

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ConfigError, type AgentConfig } from './config.js';
 import { configFromArgs } from './args.js';
 import { startAgent } from './agent.js';
+import { startupLog } from './startup-log.js';
 import { packageVersion } from './version.js';
 
 const HELP = `usage: fsrvpd [run] [options]
@@ -58,7 +59,6 @@ async function prepareDemo(config: AgentConfig): Promise<void> {
 
 const debug = createDebug('fsrvp:cli');
 /** Start-up lines list at most this many repairs or shares; the rest go to the debug log. */
-const MAX_LISTED = 20;
 
 async function run(argv: string[]): Promise<number> {
   const { config, embedded } = configFromArgs(argv);
@@ -72,21 +72,9 @@ async function run(argv: string[]): Promise<number> {
   if (config.record) console.log(`fsrvpd: recording every connection to ${config.record.dir}`);
   console.log(`fsrvpd: state in ${config.stateDir}; ${agent.service.view().sets.length} shadow copy set(s) loaded; ` +
     `${agent.service.reconcileReport.repairs.length} repair(s) at start-up`);
-  const repairs = agent.service.reconcileReport.repairs;
-  for (const r of repairs.slice(0, MAX_LISTED)) console.log(`fsrvpd: repaired: ${JSON.stringify(r)}`);
-  if (repairs.length > MAX_LISTED) console.log(`fsrvpd: … and ${repairs.length - MAX_LISTED} more repair(s) (DEBUG=fsrvp:cli lists them)`);
-  for (const r of repairs.slice(MAX_LISTED)) debug('repaired: %j', r);
-  // Exposed shadow copies are shares too (share@{GUID}); with thousands of them one line of
-  // names helps nobody: counts here, the names at debug level.
-  const exposed = shares.filter((s) => s.name.includes('@{'));
-  const base = shares.filter((s) => !s.name.includes('@{'));
-  if (base.length > 0) {
-    const names = base.slice(0, MAX_LISTED).map((s) => `${s.name} (${s.path})`).join(', ');
-    console.log(`fsrvpd: ${base.length} share(s): ${names}${base.length > MAX_LISTED ? `, … (DEBUG=fsrvp:cli lists all)` : ''}`);
-  }
-  if (exposed.length > 0) console.log(`fsrvpd: ${exposed.length} exposed shadow copy share(s)`);
-  for (const s of base.slice(MAX_LISTED)) debug('share %s (%s)', s.name, s.path);
-  for (const s of exposed) debug('exposed share %s (%s)', s.name, s.path);
+  const log = startupLog(shares, agent.service.reconcileReport.repairs);
+  for (const line of log.lines) console.log(line);
+  for (const line of log.debugLines) debug('%s', line);
   if (embedded && agent.tcp) {
     console.log(`fsrvpd: try it: node dist/src/cli/fsrvp.js cycle demo --port ${agent.tcp.port}`);
   }

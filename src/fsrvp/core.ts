@@ -112,6 +112,7 @@ export class ServiceCore {
     return this.policyCache.check({ backend: backend.name, path: share.path, policy: policyKey(policy) }, setId, () =>
       backend.check(share.path, {
         ...(policy ? { policy } : {}),
+        shareName: share.name,
         progress: (p) => this.emit({ kind: 'progress', what: `directory check of ${share.path}`, done: p.entries, total: undefined }),
       }));
   }

@@ -3,7 +3,9 @@
  * every disk share testparm prints, with its parameters by normalised name. Exposed snapshot
  * shares (`<base>@{guid}`) are left out: they are copies, not places to put snapshots.
  * Re-read at most every `cacheMs` (default 5 s), and at once when smb.conf or an included file
- * changed (ConfFingerprinter).
+ * changed (ConfFingerprinter). A share the cached read does not know (added a moment ago with
+ * `net conf addshare`) is read again at once, bounded: at most one such re-read per
+ * `relookupMs` (default 250 ms), so a flood of unknown names costs one testparm run per window.
  */
 import createDebug from 'debug';
 import { run } from '../sys/exec.js';
@@ -21,6 +23,8 @@ export interface ShadowConfOptions {
   readonly testparmCommand?: string;
   readonly cacheMs?: number;
   readonly timeoutMs?: number;
+  /** Least time between two re-reads forced by a share the cache does not know, ms (default 250). */
+  readonly relookupMs?: number;
 }
 
 /** Parses testparm output into the disk shares' settings. */
@@ -43,6 +47,7 @@ export class ShadowConfReader {
   private cache: { at: number; key: string | undefined; confs: ShareShadowConf[] } | undefined;
   private readonly fingerprints = new ConfFingerprinter();
   private inFlight: Promise<ShareShadowConf[]> | undefined;
+  private lastRelookup = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: ShadowConfOptions = {}) {}
 
@@ -52,8 +57,24 @@ export class ShadowConfReader {
     return fp && 'key' in fp ? fp.key : undefined;
   }
 
-  /** Concurrent callers (the volumes of one Commit) share one read. */
-  read(): Promise<ShareShadowConf[]> {
+  /**
+   * The settings; concurrent callers (the volumes of one Commit) share one read. With
+   * `shareName`, a cached read that does not know that share is replaced by a new one (bounded).
+   */
+  async read(shareName?: string): Promise<ShareShadowConf[]> {
+    const confs = await this.shared();
+    if (shareName === undefined) return confs;
+    const want = shareName.toLowerCase();
+    if (confs.some((c) => c.name.toLowerCase() === want)) return confs;
+    const now = Date.now();
+    if (now - this.lastRelookup < (this.options.relookupMs ?? 250)) return confs;
+    this.lastRelookup = now;
+    debug('share %s is not in the cached shadow_copy2 settings; reading them again', shareName);
+    this.cache = undefined;
+    return this.shared();
+  }
+
+  private shared(): Promise<ShareShadowConf[]> {
     this.inFlight ??= this.readNow().finally(() => {
       this.inFlight = undefined;
     });

@@ -50,6 +50,8 @@ export interface CheckOptions {
   readonly policy?: SharePolicy;
   /** Progress of a long walk. */
   readonly progress?: (p: WalkProgress) => void;
+  /** The share's name (its settings are read again when a cached read does not know it). */
+  readonly shareName?: string;
 }
 
 export interface SnapshotBackend {

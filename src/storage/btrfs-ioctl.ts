@@ -5,10 +5,17 @@
  * snapshots), BTRFS_IOC_SNAP_DESTROY, BTRFS_IOC_SUBVOL_GETFLAGS/SETFLAGS — the ones
  * `btrfs subvolume snapshot`, `btrfs subvolume delete` and `btrfs property set … ro` issue.
  *
+ * The backend (btrfs.ts) keeps the btrfs tool (`btrfs subvolume snapshot [-r]`, `btrfs subvolume
+ * delete`, `btrfs property set -ts … ro true`) as the fallback (ioctlFallbackKind): for good once
+ * the helper cannot start (no /usr/bin/python3) or the kernel does not know the ioctl (ENOTTY,
+ * ENOSYS, EOPNOTSUPP), and for one call when the kernel refuses it (EPERM, EACCES, EINVAL: the
+ * tool then reports the failure in its words) or the helper dies during it. `ioctl: false` uses
+ * the tool only. Identity, listing and checks use the tool.
+ *
  * Failures: HelperUnavailableError (no interpreter or script: use the btrfs tool), HelperFailure
  * (the helper died or timed out), HelperError with `code` = the errno name (EEXIST, ENOTTY, …).
  */
-import { HelperError } from '../sys/helper-process.js';
+import { HelperError, HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
 import { HelperClient, type FsrvpHelperOptions } from '../sys/helpers/fsrvp-helper.js';
 
 /** errno names that say these ioctls cannot work here at all: the btrfs tool is used from then on. */
@@ -72,4 +79,15 @@ export class BtrfsIoctl extends HelperClient {
   async isReadOnly(path: string): Promise<boolean> {
     return (await this.call<{ readonly: boolean }>('get_flags', { path })).readonly;
   }
+}
+
+/**
+ * Whether an ioctl failure means "use the btrfs tool instead": 'for-good' when ioctls cannot work
+ * here (no helper, unknown ioctl), 'this-call' after a kernel refusal or when the helper died
+ * during it; undefined for the operation's own failures (EEXIST, ENOSPC, a timeout, …).
+ */
+export function ioctlFallbackKind(e: unknown): 'for-good' | 'this-call' | undefined {
+  if (e instanceof HelperUnavailableError || isIoctlUnsupported(e)) return 'for-good';
+  if (isIoctlRefusal(e) || (e instanceof HelperFailure && e.kind !== 'timeout')) return 'this-call';
+  return undefined;
 }

@@ -60,3 +60,21 @@ export async function listNestedSubvolumes(
     return undefined;
   }
 }
+
+/**
+ * The nested subvolumes below `top`: by ioctl through `io` (the btrfs helper, no process) when
+ * given; after its failure (`onIoctlError` hears of it) or without it, from `btrfs subvolume list -o`.
+ */
+export async function nestedSubvolumes(
+  top: string, mounts: readonly MountEntry[],
+  o: { readonly io?: { nestedSubvolumes(path: string): Promise<string[]> } | undefined; readonly onIoctlError?: (e: unknown) => void; readonly cmd: string; readonly timeoutMs: number },
+): Promise<string[] | undefined> {
+  if (o.io !== undefined) {
+    try {
+      return await o.io.nestedSubvolumes(top);
+    } catch (e) {
+      o.onIoctlError?.(e);
+    }
+  }
+  return listNestedSubvolumes(top, mounts, o.cmd, o.timeoutMs);
+}

@@ -15,35 +15,33 @@
  * volume's UUID. Read-only snapshots use the btrfs read-only flag (writes fail with EROFS, even
  * for root); `setReadOnly` sets it.
  *
- * Snapshot create, delete and setReadOnly issue the btrfs ioctls through a long-lived helper
- * process (btrfs-ioctl.ts): about 1 ms instead of 5–9 ms for starting the btrfs tool. The tool
- * (`btrfs subvolume snapshot [-r]`, `btrfs subvolume delete`, `btrfs property set -ts … ro true`)
- * stays the fallback: for good once the helper cannot start (no /usr/bin/python3) or the kernel
- * does not know the ioctl (ENOTTY, ENOSYS, EOPNOTSUPP), and for one call when the kernel refuses
- * it (EPERM, EACCES, EINVAL: the tool then reports the failure in its words) or the helper dies
- * during it. `ioctl: false` uses the tool only. Identity, listing and checks use the
- * tool as before.
+ * Snapshot create, delete and setReadOnly go by ioctl through a helper process, the btrfs tool
+ * being the fallback (btrfs-ioctl.ts, `ioctlFallback`). Checks: btrfs-check.ts; listing: btrfs-list.ts.
  */
-import { realpathSync, statSync } from 'node:fs';
-import { lstat, mkdir, readdir } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { lstat, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
 import type { CheckOptions, CreateOptions, SnapshotBackend, SnapshotRef, Volume } from './backend.js';
 import { CommandError, abortError, run, untilAborted, which } from '../sys/exec.js';
-import { HelperError, HelperFailure, HelperUnavailableError } from '../sys/helper-process.js';
-import { BtrfsIoctl, isIoctlRefusal, isIoctlUnsupported } from './btrfs-ioctl.js';
-import { FS_MAGIC, fsTypeOf, isInside, mountOf, nearestExisting, readMounts, type MountEntry } from './mounts.js';
+import { HelperError, HelperFailure } from '../sys/helper-process.js';
+import { BtrfsIoctl, ioctlFallbackKind } from './btrfs-ioctl.js';
+import { FS_MAGIC, fsTypeOf, readMounts, type MountEntry } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
-import { BTRFS_SUBVOLUME_INO, checkTree, policyOptionsFor, refusal, type PolicyOptions, type PolicyRefusal, type WalkOptions } from './policy.js';
-import { listNestedSubvolumes } from './btrfs-subvolumes.js';
+import { BTRFS_SUBVOLUME_INO, type PolicyOptions, type PolicyRefusal } from './policy.js';
+import { checkBtrfsShare, SNAPSHOT_DIR_NAME } from './btrfs-check.js';
+import { nestedSubvolumes } from './btrfs-subvolumes.js';
+import { listSnapshots } from './btrfs-list.js';
+import { subvolumeRootOf, parseSubvolumeShow, type SubvolumeInfo } from './btrfs-tool.js';
 import { exists, unlessMissing } from '../sys/enoent.js';
-import { createPlaced, listPlaced, type PlacedContext } from './btrfs-placed.js';
+import { createPlaced, type PlacedContext } from './btrfs-placed.js';
 import { placementForVolume, type Placement, type ShareShadowConf } from './layout.js';
 import { OwnedSnapshots } from './owned.js';
 
 const debug = createDebug('fsrvp:storage');
 
-export const SNAPSHOT_DIR_NAME = '.fsrvp-snapshots';
+export { SNAPSHOT_DIR_NAME } from './btrfs-check.js';
+export { parseSubvolumeList, parseSubvolumeShow, type SubvolumeInfo, type SubvolumeListEntry } from './btrfs-tool.js';
 
 export interface BtrfsBackendOptions {
   /** Directory that holds snapshots (on the same btrfs filesystem); see the file comment for the default. */
@@ -64,52 +62,12 @@ export interface BtrfsBackendOptions {
    * The shares' shadow_copy2 settings (e.g. ShadowConfReader over testparm): snapshots go where
    * they make the share's previous versions (layout.ts). Needs `ownedFile`. Without: the README layout.
    */
-  readonly shareSettings?: () => Promise<readonly ShareShadowConf[]>;
+  readonly shareSettings?: (shareName?: string) => Promise<readonly ShareShadowConf[]>;
   /** State file recording the snapshots made in shadow_copy2 placements (owned.ts). */
   readonly ownedFile?: string;
 }
 
 /** What `btrfs subvolume show` says about a subvolume. */
-export interface SubvolumeInfo {
-  readonly uuid: string | undefined;
-  readonly parentUuid: string | undefined;
-  readonly id: number;
-  readonly readOnly: boolean;
-}
-
-export function parseSubvolumeShow(text: string): SubvolumeInfo {
-  const field = (name: string): string | undefined => {
-    const m = new RegExp(`^\\s*${name}:\\s*(.*?)\\s*$`, 'm').exec(text);
-    return m?.[1];
-  };
-  const uuidOrUndefined = (v: string | undefined): string | undefined => (v && v !== '-' ? v.toLowerCase() : undefined);
-  return {
-    uuid: uuidOrUndefined(field('UUID')),
-    parentUuid: uuidOrUndefined(field('Parent UUID')),
-    id: Number(field('Subvolume ID') ?? NaN),
-    readOnly: /\breadonly\b/.test(field('Flags') ?? ''),
-  };
-}
-
-/** One line of `btrfs subvolume list -u -q`. */
-export interface SubvolumeListEntry {
-  readonly id: number;
-  readonly parentUuid: string | undefined;
-  readonly uuid: string;
-  /** Relative to the filesystem's top level. */
-  readonly path: string;
-}
-
-export function parseSubvolumeList(text: string): SubvolumeListEntry[] {
-  const out: SubvolumeListEntry[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^ID (\d+) .*?parent_uuid (\S+)\s+uuid (\S+) path (.+)$/.exec(line.trim());
-    if (!m) continue;
-    out.push({ id: Number(m[1]), parentUuid: m[2] === '-' ? undefined : (m[2] as string).toLowerCase(), uuid: (m[3] as string).toLowerCase(), path: m[4] as string });
-  }
-  return out;
-}
-
 export class BtrfsBackend implements SnapshotBackend {
   readonly name = 'btrfs';
   private readonly cmd: string;
@@ -139,25 +97,19 @@ export class BtrfsBackend implements SnapshotBackend {
     await this.ioctl?.close();
   }
 
-  /**
-   * Whether an ioctl failure means "use the btrfs tool instead": for good when ioctls cannot work
-   * here (no helper, unknown ioctl), for this call after a kernel refusal or when the helper died
-   * during it. Other failures (EEXIST, ENOSPC, a timeout, …) are the operation's own and are thrown.
-   */
+  /** Whether to redo the call with the btrfs tool (ioctlFallbackKind); turns the ioctls off for good when they cannot work. */
   private ioctlFallback(e: unknown, what: string): boolean {
-    if (e instanceof HelperUnavailableError || isIoctlUnsupported(e)) {
+    const fallback = ioctlFallbackKind(e);
+    if (fallback === 'for-good') {
       this.ioctlDisabled = `${what}: ${(e as Error).message}`;
       debug('btrfs ioctls off, using the %s tool from now on: %s', this.cmd, this.ioctlDisabled);
       const io = this.ioctl;
       this.ioctl = undefined;
       void io?.close();
-      return true;
-    }
-    if (isIoctlRefusal(e) || (e instanceof HelperFailure && e.kind !== 'timeout')) {
+    } else if (fallback === 'this-call') {
       debug('btrfs %s: %s; using the %s tool for this call', what, (e as Error).message, this.cmd);
-      return true;
     }
-    return false;
+    return fallback !== undefined;
   }
 
   private btrfs(args: string[], signal?: AbortSignal): Promise<{ stdout: string; stderr: string }> {
@@ -227,12 +179,12 @@ export class BtrfsBackend implements SnapshotBackend {
   }
 
   /** Where the next snapshot of the subvolume at `volumeRoot` goes (layout.ts). */
-  async placementOf(volumeRoot: string, mounts?: readonly MountEntry[]): Promise<Placement> {
+  async placementOf(volumeRoot: string, mounts?: readonly MountEntry[], shareName?: string): Promise<Placement> {
     if (!this.options.shareSettings) return { kind: 'readme', why: 'share settings are not read' };
     const readmeDir = await this.snapshotDirFor(volumeRoot, mounts);
     let confs: readonly ShareShadowConf[];
     try {
-      confs = await this.options.shareSettings();
+      confs = await this.options.shareSettings(shareName);
     } catch (e) {
       debug('reading the share settings failed, README layout for %s: %s', volumeRoot, (e as Error).message);
       return { kind: 'readme', why: `reading the share settings failed: ${(e as Error).message}` };
@@ -269,64 +221,18 @@ export class BtrfsBackend implements SnapshotBackend {
 
   /**
    * After one statfs says the share is on btrfs (a local filesystem), everything else runs on
-   * synchronous calls: the real path, the subvolume root, the mount table read once, the tree walk.
+   * synchronous calls (btrfs-check.ts).
    */
-  async check(sharePath: string, options: CheckOptions = {}): Promise<PolicyRefusal | undefined> {
-    if (!(await this.supports(sharePath))) {
-      return refusal('location', sharePath, (await which(this.cmd))
-        ? 'the share is not on a btrfs filesystem'
-        : `the ${this.cmd} tool is not installed (Debian package btrfs-progs)`);
-    }
-    let volume: Volume;
-    let share: string;
-    try {
-      share = realpathSync.native(sharePath);
-      volume = await this.volumeOfRoot(subvolumeRootOf(share));
-    } catch (e) {
-      return refusal('location', sharePath, (e as Error).message);
-    }
-    const mounts = await readMounts();
-    const placement = await this.placementOf(volume.root, mounts);
-    const placed = placement.kind === 'shadow_copy2';
-    const snapDir = placed ? placement.dir : await this.snapshotDirFor(volume.root, mounts);
-    if (!placed && isInside(snapDir, share)) {
-      return refusal('location', share,
-        `snapshots would be stored inside the share (${snapDir}): the share is the root of a mounted subvolume; configure snapshotDir on the same btrfs filesystem outside the share`);
-    }
-    if (share.split('/').includes(SNAPSHOT_DIR_NAME) || (this.options.snapshotDir && isInside(share, this.options.snapshotDir))) {
-      return refusal('location', share, 'the share is inside a snapshot directory');
-    }
-    if (this.options.snapshotDir || placed) {
-      const target = await nearestExisting(snapDir);
-      const a = mountOf(target, mounts);
-      const b = mountOf(volume.root, mounts);
-      if (!a || !b || a.fsType !== 'btrfs' || a.device !== b.device) {
-        return refusal('location', snapDir, `the snapshot directory is not on the same btrfs filesystem as ${volume.root}`);
-      }
-    }
-    // Nested subvolumes from the btrfs subvolume list (no walk), mount points from the mount table.
-    const policy = { ...(options.policy ? policyOptionsFor(options.policy) : this.options.policy), btrfs: true };
-    const walk: WalkOptions = {
-      sync: true, mounts, subvolumes: (top, m) => this.nestedSubvolumes(top, m),
-      ...(options.progress ? { progress: options.progress } : {}),
-    };
-    // Snapshots in the share (shadow:snapdir inside it) are nested subvolumes there: empty
-    // directories in later snapshots, as with Samba's own FSRVP; not a reason to refuse.
-    return checkTree(share, placed ? { ...policy, snapshotDir: snapDir } : policy, walk);
-  }
-
-  /** Nested subvolumes below `top`: by ioctl through the helper, else from `btrfs subvolume list -o`. */
-  private async nestedSubvolumes(top: string, mounts: readonly MountEntry[]): Promise<string[] | undefined> {
-    const io = this.ioctl;
-    if (io !== undefined) {
-      try {
-        return await io.nestedSubvolumes(top);
-      } catch (e) {
-        this.ioctlFallback(e, 'nested subvolumes');
-        debug('nested subvolumes of %s by ioctl failed (%s); asking the %s tool', top, (e as Error).message, this.cmd);
-      }
-    }
-    return listNestedSubvolumes(top, mounts, this.cmd, this.timeoutMs);
+  check(sharePath: string, options: CheckOptions = {}): Promise<PolicyRefusal | undefined> {
+    return checkBtrfsShare({
+      cmd: this.cmd, timeoutMs: this.timeoutMs, options: this.options,
+      supports: (p) => this.supports(p), volumeOfRoot: (r) => this.volumeOfRoot(r),
+      placementOf: (r, m, n) => this.placementOf(r, m, n), snapshotDirFor: (r, m) => this.snapshotDirFor(r, m),
+      // ioctlFallback logs a fallback; any other ioctl failure also falls back to the tool here.
+      nestedSubvolumes: (top, m) => nestedSubvolumes(top, m, {
+        io: this.ioctl, cmd: this.cmd, timeoutMs: this.timeoutMs, onIoctlError: (e) => this.ioctlFallback(e, `nested subvolumes of ${top}`),
+      }),
+    }, sharePath, options);
   }
 
   /** Snapshot directories this process made or found, so create() skips the mkdir. */
@@ -485,56 +391,11 @@ export class BtrfsBackend implements SnapshotBackend {
     throw new Error(`${snap.path} is not a snapshot made by the btrfs backend`);
   }
 
-  async list(volume: Volume): Promise<SnapshotRef[]> {
-    const dir = await this.snapshotDirFor(volume.root);
-    const names = (await unlessMissing(readdir(dir))) ?? [];
-    const owned = this.owned && (await this.owned.entries()).some((e) => e.volumeId === volume.id);
-    if (names.length === 0 && !owned) return [];
-    const volumeUuid = /^btrfs:([0-9a-f-]{36})$/.exec(volume.id)?.[1] ?? (await this.subvolumeIdentity(volume.root)).uuid;
-    if (!volumeUuid) return [];
-    // Two `btrfs subvolume list` runs, whatever the number of snapshots (one `show` per snapshot
-    // would mean thousands of processes at start-up). Listed paths are relative to the
-    // filesystem's top level, so entries are matched by name: ours embed a unique GUID.
-    const [all, readOnly] = await Promise.all([
-      this.btrfs(['subvolume', 'list', '-u', '-q', volume.root]),
-      this.btrfs(['subvolume', 'list', '-u', '-q', '-r', volume.root]),
-    ]);
-    const listed = parseSubvolumeList(all.stdout);
-    const ro = new Set(parseSubvolumeList(readOnly.stdout).map((e) => e.uuid));
-    const byName = new Map<string, SubvolumeListEntry>();
-    for (const e of listed) if (e.parentUuid === volumeUuid) byName.set(basename(e.path), e);
-    const out: SnapshotRef[] = [];
-    for (const name of names.sort()) {
-      const parsed = parseSnapshotName(name);
-      const entry = byName.get(name);
-      if (!parsed || !entry) continue;
-      const path = join(dir, name);
-      const st = await lstat(path).catch(() => undefined);
-      if (!st?.isDirectory() || st.ino !== BTRFS_SUBVOLUME_INO) continue; // same name elsewhere in the filesystem
-      out.push({ backend: this.name, volumeId: volume.id, path, name, writable: !ro.has(entry.uuid), createdAt: parsed.createdAt });
-    }
-    if (owned && this.owned) out.push(...(await listPlaced(this.placedContext(this.owned), volume, volumeUuid, listed, ro)));
-    return out;
+  list(volume: Volume): Promise<SnapshotRef[]> {
+    return listSnapshots({
+      name: this.name, owned: this.owned, snapshotDirFor: (r) => this.snapshotDirFor(r),
+      subvolumeIdentity: (p) => this.subvolumeIdentity(p), btrfs: (args) => this.btrfs(args),
+      placedContext: (o) => this.placedContext(o),
+    }, volume);
   }
 }
-
-/**
- * The subvolume root that holds `path`, a directory on btrfs (the caller checked: a local
- * filesystem, so synchronous calls, microseconds each): walk up to the directory with inode 256.
- */
-function subvolumeRootOf(path: string): string {
-  let cur = realpathSync.native(path);
-  let st = statSync(cur);
-  if (!st.isDirectory()) throw new Error(`${path} is not a directory`);
-  while (st.ino !== BTRFS_SUBVOLUME_INO) {
-    const up = dirname(cur);
-    const ust = statSync(up);
-    if (up === cur || ust.dev !== st.dev) {
-      throw new Error(`${path}: no btrfs subvolume root found above it (reached ${cur}, a mount of a plain directory)`);
-    }
-    cur = up;
-    st = ust;
-  }
-  return cur;
-}
-

@@ -7,64 +7,37 @@
  * when their link count matters, directories only when mount points or nested subvolumes are not
  * known from the mount table and the btrfs subvolume list, and entries of unknown type.
  *
- * On a local filesystem the walk runs on synchronous calls (a few µs each instead of a
+ * On a local filesystem the walk lists each directory in one readdirSync call (half the cost of
+ * opendir + a Dir.readSync per entry) and runs on synchronous calls (a few µs each instead of a
  * thread-pool round trip), yielding to the event loop every SLICE_MS so other connections are
- * served. Elsewhere it uses the thread pool with a bounded number of stat calls in flight.
- * Memory: the stack of directories still to list, and one listing buffer per open directory.
+ * served; past PARALLEL_AFTER entries it hands the directories still to list to walk processes
+ * (tree-walk-parallel.ts), and the main thread only adds up their answers. Elsewhere it uses the
+ * thread pool with a bounded number of stat calls in flight.
+ * Memory: the stack of directories still to list, and the listing of one directory per thread.
  */
-import { lstatSync, opendirSync, type Dir, type Dirent, type Stats } from 'node:fs';
+import type { Dir, Dirent, Stats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import createDebug from 'debug';
-import type { Refusal } from './backend.js';
+import { walkParallel, workersAvailable, WalkPool } from './tree-walk-parallel.js';
+import {
+  errnoOf, judge, listDir, needsStat, refusal, tooMany, visitEntry, SLICE_ENTRIES, SLICE_MS,
+  type Pending, type PolicyRefusal, type WalkRules,
+} from './tree-walk-rules.js';
+
+export {
+  BTRFS_SUBVOLUME_INO, MOUNT_POINT_REASON, SUBVOLUME_REASON, refusal,
+  type PolicyRefusal, type RefusalKind, type WalkRules,
+} from './tree-walk-rules.js';
+
+/** A walk on the main thread starts walk processes after this many entries … */
+export const START_WORKERS_AFTER = 4096;
+/** … and hands over to them once they are up, and at least this many entries are walked. */
+export const PARALLEL_AFTER = 4096;
 
 const debug = createDebug('fsrvp:policy');
-
-/** Inode number of every btrfs subvolume root (BTRFS_FIRST_FREE_OBJECTID). */
-export const BTRFS_SUBVOLUME_INO = 256;
-
-export type RefusalKind =
-  | 'not-a-directory'
-  | 'unreadable'
-  | 'symlink'
-  | 'mount-point'
-  | 'nested-subvolume'
-  | 'special-file'
-  | 'hard-link'
-  | 'too-deep'
-  | 'too-many-entries'
-  | 'empty'
-  | 'location';
-
-/** A refusal with a machine-readable kind (a `Refusal` for the FSRVP layer). */
-export interface PolicyRefusal extends Refusal {
-  readonly kind: RefusalKind;
-}
-
-export function refusal(kind: RefusalKind, path: string, reason: string): PolicyRefusal {
-  return { kind, path, reason };
-}
-
-export const MOUNT_POINT_REASON = 'a mount point (junction) below the share root; its contents would not be part of the shadow copy';
-export const SUBVOLUME_REASON = 'a nested btrfs subvolume below the share root; it would be missing (an empty directory) in the snapshot';
-
-/** What the walk checks; every rule is about entries strictly below the root. */
-export interface WalkRules {
-  /** Deepest allowed directory nesting (Infinity: none). */
-  readonly maxDepth: number;
-  /** Refuse after this many entries (Infinity: none). */
-  readonly maxEntries: number;
-  readonly refuseHardLinks: boolean;
-  readonly refuseSymlinks: boolean;
-  /** Refuse FIFOs, sockets and device nodes. */
-  readonly refuseSpecial: boolean;
-  /** stat directories to find mount points and nested subvolumes by st_dev (when not known otherwise). */
-  readonly statDirs: boolean;
-  /** The tree is on btrfs: a directory on another device with inode 256 is a nested subvolume. */
-  readonly btrfs: boolean;
-  /** Nested subvolumes directly in this directory are snapshots: skipped, not refused. */
-  readonly snapshotDir?: string;
-}
+const DEFAULT_THREADS = Math.min(2, availableParallelism());
 
 export interface WalkProgress {
   readonly root: string;
@@ -85,6 +58,11 @@ export interface WalkControl {
   readonly progressMs?: number;
   /** stat calls in flight on the thread pool (default 16). */
   readonly concurrency?: number;
+  /**
+   * Walk processes a long synchronous walk hands over to after PARALLEL_AFTER entries (default:
+   * 2, or 1 on a single CPU; 0: the whole walk on the main thread).
+   */
+  readonly threads?: number;
 }
 
 export interface WalkResult {
@@ -92,65 +70,6 @@ export interface WalkResult {
   readonly entries: number;
   readonly rootEntries: number;
   readonly elapsedMs: number;
-}
-
-function errnoOf(e: unknown): string {
-  return (e as NodeJS.ErrnoException).code ?? String(e);
-}
-
-function specialKind(st: Stats | Dirent): string | undefined {
-  if (st.isFIFO()) return 'a named pipe (FIFO)';
-  if (st.isSocket()) return 'a socket';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isCharacterDevice()) return 'a character device';
-  return undefined;
-}
-
-/** A synchronous walk yields to the event loop after about this long. */
-const SLICE_MS = 10;
-/** … or after this many entries (a power of two), whichever comes first. */
-const SLICE_ENTRIES = 1024;
-const LSTAT_OPTS = { throwIfNoEntry: false } as const;
-const SYMLINK_REASON = 'symbolic links are not allowed in a shadow-copied share';
-
-interface Pending { readonly path: string; readonly depth: number }
-
-/** What to do with one entry: its type decided from the dirent or from a stat. */
-type Verdict = PolicyRefusal | 'dir' | undefined;
-
-function judge(path: string, st: Stats | Dirent, stat: Stats | undefined, depth: number, rootDev: number, r: WalkRules): Verdict {
-  if (st.isSymbolicLink()) return r.refuseSymlinks ? refusal('symlink', path, SYMLINK_REASON) : undefined;
-  if (st.isDirectory()) {
-    if (stat !== undefined && stat.dev !== rootDev) {
-      if (r.btrfs && stat.ino === BTRFS_SUBVOLUME_INO) {
-        if (r.snapshotDir !== undefined && dirname(path) === r.snapshotDir) return undefined;
-        return refusal('nested-subvolume', path, SUBVOLUME_REASON);
-      }
-      return refusal('mount-point', path, MOUNT_POINT_REASON);
-    }
-    const childDepth = depth + 1;
-    if (childDepth > r.maxDepth) {
-      return refusal('too-deep', path, `directory depth ${childDepth} exceeds the maximum of ${r.maxDepth} (shadowcopy-dir-depth)`);
-    }
-    return 'dir';
-  }
-  if (st.isFile()) {
-    if (stat !== undefined && r.refuseHardLinks && stat.nlink > 1) {
-      return refusal('hard-link', path, `a hard-linked file (${stat.nlink} links); hard links are not allowed in a shadow-copied share`);
-    }
-    return undefined;
-  }
-  const special = specialKind(st);
-  if (special && r.refuseSpecial) return refusal('special-file', path, `${special}; only regular files and directories are allowed`);
-  return undefined;
-}
-
-/** Whether the dirent alone does not decide the entry (a stat is needed). */
-function needsStat(e: Dirent, r: WalkRules): boolean {
-  if (e.isFile()) return r.refuseHardLinks;
-  if (e.isDirectory()) return r.statDirs;
-  // Symbolic links and special files are decided by their type; DT_UNKNOWN needs a stat.
-  return !(e.isSymbolicLink() || e.isFIFO() || e.isSocket() || e.isBlockDevice() || e.isCharacterDevice());
 }
 
 class Counter {
@@ -183,34 +102,39 @@ class Counter {
 }
 
 /** Walks below `top` (a directory on device `rootDev`); returns the first refusal, if any. */
-export async function walkTree(top: string, rootDev: number, rules: WalkRules, control: WalkControl): Promise<WalkResult> {
+export async function walkTree(root: string, rootDev: number, rules: WalkRules, control: WalkControl): Promise<WalkResult> {
+  const top = resolve(root); // walk processes change their current directory: absolute paths only
   const count = new Counter(top, control);
-  const found = control.sync ? await walkSync(top, rootDev, rules, count) : await walkAsync(top, rootDev, rules, count, control.concurrency ?? 16);
+  const found = control.sync ? await walkSync(top, rootDev, rules, count, control.threads ?? DEFAULT_THREADS) : await walkAsync(top, rootDev, rules, count, control.concurrency ?? 16);
   count.tick(true);
   return { refusal: found, entries: count.entries, rootEntries: count.rootEntries, elapsedMs: count.elapsed() };
 }
 
-function tooMany(dirPath: string, max: number): PolicyRefusal {
-  return refusal('too-many-entries', dirPath,
-    `more than ${max} entries below the share root; the directory-structure check stops there (raise maxEntries)`);
-}
-
-async function walkSync(top: string, rootDev: number, r: WalkRules, count: Counter): Promise<PolicyRefusal | undefined> {
+async function walkSync(top: string, rootDev: number, r: WalkRules, count: Counter, threads: number): Promise<PolicyRefusal | undefined> {
   const stack: Pending[] = [{ path: top, depth: 0 }];
   let sliceEnd = performance.now() + SLICE_MS;
-  while (stack.length > 0) {
-    const { path: dirPath, depth } = stack.pop()!;
-    let dir: Dir;
-    try {
-      dir = opendirSync(dirPath, { bufferSize: 256 });
-    } catch (e) {
-      if (errnoOf(e) === 'ENOENT' && depth > 0) continue; // removed while walking
-      return refusal('unreadable', dirPath, `cannot list the directory: ${errnoOf(e)}`);
-    }
-    const prefix = dirPath.endsWith('/') ? dirPath : `${dirPath}/`;
-    try {
-      for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
-        if (depth === 0) count.rootEntries++;
+  let pool: WalkPool | undefined;
+  let handOver = threads > 0 && workersAvailable();
+  try {
+    while (stack.length > 0) {
+      if (handOver && count.entries >= START_WORKERS_AFTER) {
+        pool ??= new WalkPool(threads);
+        if (pool.failed) handOver = false;
+        else if (pool.ready && count.entries >= PARALLEL_AFTER) {
+          handOver = false;
+          const found = await walkParallel(top, stack, rootDev, r, count, pool);
+          if (found !== 'unavailable') return found;
+          if (stack.length === 0) return undefined;
+        }
+      }
+      const { path: dirPath, depth } = stack.pop()!;
+      const listed = listDir(dirPath, depth);
+      if (listed === undefined) continue;
+      if (!Array.isArray(listed)) return listed;
+      const prefix = dirPath.endsWith('/') ? dirPath : `${dirPath}/`;
+      if (depth === 0) count.rootEntries = listed.length;
+      for (let i = 0; i < listed.length; i++) {
+        const e = listed[i]!;
         if (++count.entries > r.maxEntries) return tooMany(dirPath, r.maxEntries);
         if ((count.entries & 255) === 0) {
           count.tick();
@@ -220,30 +144,15 @@ async function walkSync(top: string, rootDev: number, r: WalkRules, count: Count
           }
         }
         const path = prefix + e.name;
-        let stat: Stats | undefined;
-        if (needsStat(e, r)) {
-          try {
-            stat = lstatSync(path, LSTAT_OPTS);
-          } catch (err) {
-            return refusal('unreadable', path, `cannot stat: ${errnoOf(err)}`);
-          }
-          if (stat === undefined) continue; // removed while walking
-        }
-        const v = judge(path, stat ?? e, stat, depth, rootDev, r);
+        const v = visitEntry(e, path, depth, rootDev, r);
         if (v === 'dir') stack.push({ path, depth: depth + 1 });
-        else if (v !== undefined) return v;
-      }
-    } catch (e) {
-      return refusal('unreadable', dirPath, `cannot list the directory: ${errnoOf(e)}`);
-    } finally {
-      try {
-        dir.closeSync();
-      } catch {
-        // already closed
+        else if (v !== undefined && v !== 'gone') return v;
       }
     }
+    return undefined;
+  } finally {
+    pool?.close();
   }
-  return undefined;
 }
 
 async function walkAsync(top: string, rootDev: number, r: WalkRules, count: Counter, concurrency: number): Promise<PolicyRefusal | undefined> {
