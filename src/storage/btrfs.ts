@@ -15,8 +15,8 @@
  * volume's UUID. Read-only snapshots use the btrfs read-only flag (writes fail with EROFS, even
  * for root); `setReadOnly` sets it.
  *
- * Snapshot create, delete and setReadOnly go by ioctl through a helper process, the btrfs tool
- * being the fallback (btrfs-ioctl.ts, `ioctlFallback`). Checks: btrfs-check.ts; listing: btrfs-list.ts.
+ * Snapshot create, delete, setReadOnly and the nested-subvolume list go by ioctl through a helper
+ * process, the tool being the fallback (btrfs-ioctl.ts). Checks: btrfs-check.ts; listing: btrfs-list.ts.
  */
 import { statSync } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
@@ -228,7 +228,6 @@ export class BtrfsBackend implements SnapshotBackend {
       cmd: this.cmd, timeoutMs: this.timeoutMs, options: this.options,
       supports: (p) => this.supports(p), volumeOfRoot: (r) => this.volumeOfRoot(r),
       placementOf: (r, m, n) => this.placementOf(r, m, n), snapshotDirFor: (r, m) => this.snapshotDirFor(r, m),
-      // ioctlFallback logs a fallback; any other ioctl failure also falls back to the tool here.
       nestedSubvolumes: (top, m) => nestedSubvolumes(top, m, {
         io: this.ioctl, cmd: this.cmd, timeoutMs: this.timeoutMs, onIoctlError: (e) => this.ioctlFallback(e, `nested subvolumes of ${top}`),
       }),
