@@ -4,7 +4,7 @@
  * ciphertext stealing (IV zero), a 16-byte confounder and an HMAC-SHA1-96 integrity tag over
  * confounder | plaintext with Ki; checksum types hmac-sha1-96-aes128 (15) and -aes256 (16).
  */
-import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, type Decipher } from 'node:crypto';
 import { pooledRandom } from '../crypto/random-pool.js';
 import { KerberosCryptoError } from './errors.js';
 import { CKSUMTYPE, ETYPE, type Enctype } from './enctype.js';
@@ -26,10 +26,32 @@ function cbc(key: Uint8Array, iv: Uint8Array, data: Uint8Array, encrypt: boolean
   return bytes(Buffer.concat([c.update(data), c.final()]));
 }
 
-function ecbDecryptBlock(key: Uint8Array, block: Uint8Array): Uint8Array {
-  const d = createDecipheriv(cipherName(key, 'ecb'), key, null);
-  d.setAutoPadding(false);
-  return bytes(Buffer.concat([d.update(block), d.final()]));
+/**
+ * AES-ECB decryption with one long-lived decipher per key (padding off, so update() returns every
+ * whole block at once): creating a decipher costs several times the decryption of a PDU's blocks.
+ * Used only while the key's bytes are still the ones it was made with.
+ */
+const ecbDeciphers = new WeakMap<Uint8Array, { readonly base: Uint8Array; readonly d: Decipher }>();
+
+function ecbDecrypt(key: Uint8Array, blocks: Uint8Array): Uint8Array {
+  let entry = ecbDeciphers.get(key);
+  if (entry === undefined || !bytesEqual(entry.base, key)) {
+    const d = createDecipheriv(cipherName(key, 'ecb'), key, null);
+    d.setAutoPadding(false);
+    entry = { base: bytes(key), d };
+    ecbDeciphers.set(key, entry);
+  }
+  const out = entry.d.update(blocks);
+  if (out.length !== blocks.length) throw new KerberosCryptoError('short', `AES-ECB returned ${out.length} of ${blocks.length} bytes`);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** AES-CBC decryption of whole blocks: every block through ECB at once, then XOR with the block before (the IV first). */
+function cbcDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
+  const out = ecbDecrypt(key, data);
+  for (let i = 0; i < BLOCK; i++) out[i] = out[i]! ^ iv[i]!;
+  for (let i = BLOCK; i < data.length; i++) out[i] = out[i]! ^ data[i - BLOCK]!;
+  return out;
 }
 
 export const aesEncryptBlock = (key: Uint8Array, block: Uint8Array): Uint8Array => {
@@ -60,21 +82,21 @@ export function ctsEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): U
 
 export function ctsDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
   if (data.length < BLOCK) throw new KerberosCryptoError('short', `CTS of ${data.length} bytes`);
-  if (data.length === BLOCK) return cbc(key, iv, data, false);
+  if (data.length === BLOCK) return cbcDecrypt(key, iv, data);
   const blocks = Math.ceil(data.length / BLOCK);
   const tail = data.length - (blocks - 1) * BLOCK;
-  const head = data.subarray(0, (blocks - 2) * BLOCK);
-  const prev = blocks > 2 ? head.subarray(head.length - BLOCK) : iv;
-  const last = data.subarray((blocks - 2) * BLOCK, (blocks - 1) * BLOCK); // C(n), sent first
-  const partial = data.subarray((blocks - 1) * BLOCK); // the head of C(n-1)
-  const d = ecbDecryptBlock(key, last); // P(n) zero-padded, XOR C(n-1)
-  const cPrev = new Uint8Array(BLOCK);
-  cPrev.set(partial);
-  cPrev.set(d.subarray(tail), tail);
+  const headLength = (blocks - 2) * BLOCK;
+  const last = data.subarray(headLength, headLength + BLOCK); // C(n), sent first
+  const partial = data.subarray(headLength + BLOCK); // the head of C(n-1)
+  const d = bytes(ecbDecrypt(key, last)); // P(n) zero-padded, XOR C(n-1)
+  // The CBC chain with C(n-1) completed from d: head blocks, then C(n-1), decrypted in one pass.
+  const chain = new Uint8Array(headLength + BLOCK);
+  chain.set(data.subarray(0, headLength));
+  chain.set(partial, headLength);
+  chain.set(d.subarray(tail), headLength + tail);
   const out = new Uint8Array(data.length);
-  if (head.length > 0) out.set(cbc(key, iv, head, false));
-  out.set(cbc(key, prev, cPrev, false), head.length);
-  for (let i = 0; i < tail; i++) out[head.length + BLOCK + i] = d[i]! ^ cPrev[i]!;
+  out.set(cbcDecrypt(key, iv, chain));
+  for (let i = 0; i < tail; i++) out[headLength + BLOCK + i] = d[i]! ^ chain[headLength + i]!;
   return out;
 }
 
