@@ -161,3 +161,18 @@ export class Harness {
 export function must(what: string, result: number): void {
   if (result !== HRESULT.ZERO) throw new Error(`${what} returned ${hresultName(result)}`);
 }
+
+/** The set-level calls as ADMIN on the current harness (`get()`), with the timeouts smbtorture uses. */
+export function setCalls(get: () => Harness) {
+  return {
+    prepare: (id: string, t = 240000) => get().svc.prepareShadowCopySet({ ShadowCopySetId: id, TimeOutInMilliseconds: t }, ADMIN),
+    commit: (id: string, t = 180000) => get().svc.commitShadowCopySet({ ShadowCopySetId: id, TimeOutInMilliseconds: t }, ADMIN),
+    expose: (id: string, t = 120000) => get().svc.exposeShadowCopySet({ ShadowCopySetId: id, TimeOutInMilliseconds: t }, ADMIN),
+    recover: (id: string) => get().svc.recoveryCompleteShadowCopySet({ ShadowCopySetId: id }, ADMIN),
+    abort: (id: string) => get().svc.abortShadowCopySet({ ShadowCopySetId: id }, ADMIN),
+    getMap: (copy: string, set: string, share: string, level = 1) =>
+      get().svc.getShareMapping({ ShadowCopyId: copy, ShadowCopySetId: set, ShareName: share, Level: level }, ADMIN),
+    del: (set: string, copy: string, share: string) =>
+      get().svc.deleteShareMapping({ ShadowCopySetId: set, ShadowCopyId: copy, ShareName: share }, ADMIN),
+  };
+}
