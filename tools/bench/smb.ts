@@ -11,7 +11,7 @@
  * its own: the agent keeps the main thread. The clients are measured in interleaved rounds, in
  * a rotating order, and each figure is the median of its rounds, so warm-up and bursts of outside
  * load fall on every client alike.
- * Kerberos-sealed figures need the AD DC harness and are not measured here yet.
+ * Kerberos-sealed figures: the krb section (krb.ts), with a private AD DC as the KDC.
  */
 import { Worker } from 'node:worker_threads';
 import type { ClientLevel } from '../../src/security/client-auth.js';
