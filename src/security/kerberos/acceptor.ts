@@ -21,7 +21,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import createDebug from 'debug';
-import type { PacketProtection } from '../../dcerpc/auth.js';
 import type { CallerIdentity } from '../../dcerpc/interface.js';
 import type { AcceptorFactory } from '../dcerpc-provider.js';
 import { MECH_OID, type GssContext, type GssFlags, type GssStep } from '../gss.js';
@@ -30,8 +29,8 @@ import { Asn1Error, decode, encode } from '../asn1/index.js';
 import { verifyApReq, type VerifiedApReq } from './ap-req.js';
 import { getEnctype } from './crypto.js';
 import { KerberosCryptoError } from './errors.js';
-import { newMessageContext, type KrbMessageContext } from './gss-context.js';
-import { getMic, micVerifies, pduUnwraps, signatureSizeFor, wrapDce } from './gss-tokens.js';
+import { newMessageContext } from './gss-context.js';
+import { EstablishedKerberosContext } from './gss-tokens.js';
 import { parseKeytab, type Keytab, type KeytabEntry } from './keytab.js';
 import { GSS_FLAG, KEY_USAGE, MSG_TYPE, TOK_ID, apRep, encApRepPart, frameKrbToken, unframeKrbToken } from './messages.js';
 import { processReplayCache, type ReplayCache } from './replay-cache.js';
@@ -60,10 +59,9 @@ type Phase = 'ap-req' | 'dce-ap-rep' | 'done' | 'over';
 const refuse = (reason: string): GssStep => ({ status: 'rejected', reason });
 type Key = { readonly etype: number; readonly key: Uint8Array };
 
-export class KerberosAcceptor implements GssContext, SpnegoInnerHooks {
+export class KerberosAcceptor extends EstablishedKerberosContext implements GssContext, SpnegoInnerHooks {
   private mech: string = MECH_OID.kerberos;
   private phase: Phase = 'ap-req';
-  private ctx: KrbMessageContext | undefined;
   private verified: VerifiedApReq | undefined;
   private ourSeq = 0;
   private identity: CallerIdentity | undefined;
@@ -71,6 +69,7 @@ export class KerberosAcceptor implements GssContext, SpnegoInnerHooks {
   private readonly random: (n: number) => Uint8Array;
 
   constructor(private readonly opts: KerberosAcceptorOptions) {
+    super();
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
   }
@@ -78,10 +77,6 @@ export class KerberosAcceptor implements GssContext, SpnegoInnerHooks {
   /** The Kerberos OID the initiator framed its token with (MS or IETF), the IETF one until then. */
   get mechOid(): string {
     return this.mech;
-  }
-
-  get established(): boolean {
-    return this.phase === 'done';
   }
 
   /** Who the client is (after established). */
@@ -208,34 +203,12 @@ export class KerberosAcceptor implements GssContext, SpnegoInnerHooks {
     return { etype, key: e.randomToKey(this.random(e.keySize)) };
   }
 
-  private need(): KrbMessageContext {
-    if (this.phase !== 'done' || this.ctx === undefined) throw new KerberosCryptoError('token', 'Kerberos context not established');
-    return this.ctx;
+  protected isDone(): boolean {
+    return this.phase === 'done';
   }
 
-  /** The per-message key (acceptor subkey, else initiator subkey, else session key), as Samba's gensec reports it. */
-  sessionKey(): Uint8Array {
-    return Uint8Array.from(this.need().key);
-  }
-
-  getMic(data: Uint8Array): Uint8Array {
-    return getMic(this.need(), data);
-  }
-
-  verifyMic(data: Uint8Array, mic: Uint8Array): boolean {
-    return micVerifies(this.phase === 'done' ? this.ctx : undefined, data, mic);
-  }
-
-  signatureSize(): number {
-    return signatureSizeFor(this.ctx, this.opts.flags);
-  }
-
-  wrapPdu(p: PacketProtection): Uint8Array {
-    return wrapDce(this.need(), p);
-  }
-
-  unwrapPdu(p: PacketProtection & { readonly signature: Uint8Array }): boolean {
-    return pduUnwraps(this.phase === 'done' ? this.ctx : undefined, p);
+  protected contextFlags(): GssFlags | undefined {
+    return this.opts.flags;
   }
 
   // ---- SPNEGO hooks -----------------------------------------------------------------------

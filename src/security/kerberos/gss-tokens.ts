@@ -110,3 +110,48 @@ export function signatureSizeFor(ctx: KrbMessageContext | undefined, flags: { re
   const level = flags?.confidentiality === true ? 6 : flags?.integrity === true ? 5 : 0;
   return ctx === undefined ? 0 : dceSignatureSize(ctx, level);
 }
+
+/**
+ * What the Kerberos initiator and acceptor share once their context is established: the
+ * message context and the per-message calls on it. Each subclass runs its own legs and says,
+ * through `isDone` and `contextFlags`, when the context is usable and what was asked of it.
+ */
+export abstract class EstablishedKerberosContext {
+  protected ctx: KrbMessageContext | undefined;
+  protected abstract isDone(): boolean;
+  protected abstract contextFlags(): { readonly confidentiality?: boolean; readonly integrity?: boolean } | undefined;
+
+  get established(): boolean {
+    return this.isDone();
+  }
+
+  protected need(): KrbMessageContext {
+    if (!this.isDone() || this.ctx === undefined) throw new KerberosCryptoError('token', 'Kerberos context not established');
+    return this.ctx;
+  }
+
+  /** The per-message key (acceptor subkey, else initiator subkey, else session key), as Samba's gensec reports it. */
+  sessionKey(): Uint8Array {
+    return Uint8Array.from(this.need().key);
+  }
+
+  getMic(data: Uint8Array): Uint8Array {
+    return getMic(this.need(), data);
+  }
+
+  verifyMic(data: Uint8Array, mic: Uint8Array): boolean {
+    return micVerifies(this.isDone() ? this.ctx : undefined, data, mic);
+  }
+
+  signatureSize(): number {
+    return signatureSizeFor(this.ctx, this.contextFlags());
+  }
+
+  wrapPdu(p: PacketProtection): Uint8Array {
+    return wrapDce(this.need(), p);
+  }
+
+  unwrapPdu(p: PacketProtection & { readonly signature: Uint8Array }): boolean {
+    return pduUnwraps(this.isDone() ? this.ctx : undefined, p);
+  }
+}

@@ -20,14 +20,13 @@
  * ccache, or a TGS exchange), and a failure there is the step's refusal reason.
  */
 import { randomBytes } from 'node:crypto';
-import type { PacketProtection } from '../../dcerpc/auth.js';
 import { Asn1Error, decode, encode } from '../asn1/index.js';
 import { MECH_OID, type GssContext, type GssFlags, type GssStep } from '../gss.js';
 import type { SpnegoInnerHooks } from '../spnego/mech.js';
 import { getEnctype } from './crypto.js';
 import { KerberosCryptoError } from './errors.js';
-import { newMessageContext, type KrbMessageContext } from './gss-context.js';
-import { getMic, micVerifies, pduUnwraps, signatureSizeFor, wrapDce } from './gss-tokens.js';
+import { newMessageContext } from './gss-context.js';
+import { EstablishedKerberosContext } from './gss-tokens.js';
 import { asName, type ServiceTicket } from './kdc-client.js';
 import { apReqRaw, flagBits } from './kdc-messages.js';
 import { krbErrorText } from './kdc-transport.js';
@@ -57,7 +56,7 @@ const fail = (reason: string): never => {
   throw new Refusal(reason);
 };
 
-export class KerberosInitiator implements GssContext, SpnegoInnerHooks {
+export class KerberosInitiator extends EstablishedKerberosContext implements GssContext, SpnegoInnerHooks {
   readonly mechOid: string;
   private phase: 'start' | 'ap-rep' | 'done' | 'over' = 'start';
   private ticket: ServiceTicket | undefined;
@@ -65,22 +64,18 @@ export class KerberosInitiator implements GssContext, SpnegoInnerHooks {
   private ourSeq = 0;
   private ctime = new Date(0);
   private cusec = 0;
-  private ctx: KrbMessageContext | undefined;
   private headerSigning: boolean;
   private readonly dce: boolean;
   private readonly now: () => number;
   private readonly random: (n: number) => Uint8Array;
 
   constructor(private readonly opts: KerberosInitiatorOptions) {
+    super();
     this.mechOid = opts.mechOid ?? MECH_OID.kerberos;
     this.dce = opts.dceStyle ?? true;
     this.headerSigning = opts.flags.headerSigning;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
-  }
-
-  get established(): boolean {
-    return this.phase === 'done';
   }
 
   /** The client and service principals, once the ticket is known. */
@@ -185,38 +180,17 @@ export class KerberosInitiator implements GssContext, SpnegoInnerHooks {
     return { status: 'done', token: out };
   }
 
-  private need(): KrbMessageContext {
-    if (this.phase !== 'done' || this.ctx === undefined) throw new KerberosCryptoError('token', 'Kerberos context not established');
-    return this.ctx;
+  protected isDone(): boolean {
+    return this.phase === 'done';
+  }
+
+  protected contextFlags(): GssFlags | undefined {
+    return this.opts.flags;
   }
 
   setHeaderSigning(on: boolean): void {
     this.headerSigning = on;
     if (this.ctx) this.ctx.headerSigning = on;
-  }
-
-  sessionKey(): Uint8Array {
-    return Uint8Array.from(this.need().key);
-  }
-
-  getMic(data: Uint8Array): Uint8Array {
-    return getMic(this.need(), data);
-  }
-
-  verifyMic(data: Uint8Array, mic: Uint8Array): boolean {
-    return micVerifies(this.phase === 'done' ? this.ctx : undefined, data, mic);
-  }
-
-  signatureSize(): number {
-    return signatureSizeFor(this.ctx, this.opts.flags);
-  }
-
-  wrapPdu(p: PacketProtection): Uint8Array {
-    return wrapDce(this.need(), p);
-  }
-
-  unwrapPdu(p: PacketProtection & { readonly signature: Uint8Array }): boolean {
-    return pduUnwraps(this.phase === 'done' ? this.ctx : undefined, p);
   }
 
   hasIntegrity(): boolean {
