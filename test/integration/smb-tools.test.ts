@@ -49,6 +49,30 @@ async function start(mode: SambaMode, global: Record<string, string>, authAgent 
   return h;
 }
 
+/**
+ * A fixed-seed live fuzz campaign over `smb` (and `o.extra` options) against the harness's
+ * server: exit 0, the canary alive, `<Op>ShadowCopySet:ZERO` reached for each of `o.reached`,
+ * 0 findings, and no snapshot, `@{` share or fixture left behind.
+ */
+async function cleanCampaign(h: SambaHarness, smb: readonly string[], o: { extra: readonly string[]; seed: string; iterations: number; reached: readonly string[] }): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'fsrvp-live-'));
+  try {
+    const r = await node(FUZZ, [
+      'live', ...smb, ...o.extra, '--share', SHARE, '--seed', o.seed, '--iterations', String(o.iterations), '--batch', '10',
+      '--fixtures', join(dir, 'fx'), '--findings', join(dir, 'findings.jsonl'),
+    ], h.admin.password, 600_000);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`${o.iterations} cases, \\d+ calls .* canary alive`));
+    for (const op of o.reached) expect(r.stdout).toMatch(new RegExp(`request:${op}ShadowCopySet:ZERO`));
+    expect(r.stdout).toMatch(/ 0 findings/);
+    expect(await h.snapshotSubvolumes()).toEqual([]);
+    expect((await h.registryShares()).filter((s) => s.includes('@{'))).toEqual([]);
+    expect(await readdir(dir)).toEqual([]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 const SETUPS: Array<[SambaMode, string, Record<string, string>]> = [
   ['samba', 'server signing = mandatory', { 'server signing': 'mandatory' }],
   ['samba', 'smb encrypt = required', { 'smb encrypt': 'required' }],
@@ -111,44 +135,13 @@ for (const [mode, rule, global] of SETUPS) {
       }, 180_000);
 
       it('a fixed-seed live fuzz campaign over --smb: no finding, nothing left behind, canary alive', async () => {
-        const dir = await mkdtemp(join(tmpdir(), 'fsrvp-live-'));
-        try {
-          const r = await node(FUZZ, [
-            'live', ...smb, '--share', SHARE, '--seed', '20261207', '--iterations', '60', '--batch', '10',
-            '--fixtures', join(dir, 'fx'), '--findings', join(dir, 'findings.jsonl'),
-          ], h.admin.password, 600_000);
-          expect(r.code, r.stdout + r.stderr).toBe(0);
-          expect(r.stdout).toMatch(/60 cases, \d+ calls .* canary alive/);
-          expect(r.stdout).toMatch(/request:CommitShadowCopySet:ZERO/);
-          expect(r.stdout).toMatch(/request:ExposeShadowCopySet:ZERO/);
-          expect(r.stdout).toMatch(/ 0 findings/);
-          expect(await h.snapshotSubvolumes()).toEqual([]);
-          expect((await h.registryShares()).filter((s) => s.includes('@{'))).toEqual([]);
-          expect(await readdir(dir)).toEqual([]);
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
+        await cleanCampaign(h, smb, { extra: [], seed: '20261207', iterations: 60, reached: ['Commit', 'Expose'] });
       }, 600_000);
     }
 
     if (mode === 'agent' && global['smb encrypt']) {
       it('a fixed-seed live fuzz campaign over --smb with sealed DCE/RPC (--auth spnego --level privacy): no finding, nothing left', async () => {
-        const dir = await mkdtemp(join(tmpdir(), 'fsrvp-live-auth-'));
-        try {
-          const r = await node(FUZZ, [
-            'live', ...smb, '--auth', 'spnego', '--level', 'privacy', '--share', SHARE, '--seed', '20261208', '--iterations', '30',
-            '--batch', '10', '--fixtures', join(dir, 'fx'), '--findings', join(dir, 'findings.jsonl'),
-          ], h.admin.password, 600_000);
-          expect(r.code, r.stdout + r.stderr).toBe(0);
-          expect(r.stdout).toMatch(/30 cases, \d+ calls .* canary alive/);
-          expect(r.stdout).toMatch(/request:CommitShadowCopySet:ZERO/);
-          expect(r.stdout).toMatch(/ 0 findings/);
-          expect(await h.snapshotSubvolumes()).toEqual([]);
-          expect((await h.registryShares()).filter((s) => s.includes('@{'))).toEqual([]);
-          expect(await readdir(dir)).toEqual([]);
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
+        await cleanCampaign(h, smb, { extra: ['--auth', 'spnego', '--level', 'privacy'], seed: '20261208', iterations: 30, reached: ['Commit'] });
       }, 600_000);
     }
   });
