@@ -7,7 +7,7 @@
  *    (integrity) against unauthenticated;
  *  - full cycles on the DC's btrfs share, sealed against unauthenticated (goal ≥ 0.9×).
  * Client and agent share the main thread for all three clients alike; the figures are medians
- * of interleaved rounds after a warm-up.
+ * of interleaved rounds after a warm-up; a cycle round is one cycle (measure.ts CYCLE_ROUNDS).
  */
 import { targetOpener } from '../../src/cli/target.js';
 import { FsrvpClient } from '../../src/client/fsrvp-client.js';
@@ -17,7 +17,7 @@ import type { ServiceTicket } from '../../src/security/kerberos/kdc-client.js';
 import { DC_ADDRESS, startAdDc } from '../lib/samba-addc.js';
 import { dcUserSid, startDcAgent } from '../lib/samba-addc-agent.js';
 import { DC_SHARE } from '../lib/samba-addc-share.js';
-import { interleaved, rate, report, type Rate } from './measure.js';
+import { CYCLE_ROUNDS, ONE_BATCH, interleaved, rate, report, type Rate } from './measure.js';
 import { handleSignals } from './samba-run.js';
 
 const ROUNDS = 5;
@@ -66,8 +66,8 @@ export async function benchKrb(seconds: number): Promise<void> {
     report(sealedGsv, plainGsv);
     report(signedGsv, plainGsv);
     const cycles = (c: FsrvpClient) => (label: string): Promise<Rate> =>
-      rate(label, () => c.cycle({ shares: [DC_SHARE], serverName: DC_ADDRESS }), Math.max(1, slice), 2, 300);
-    const [plainCycles, sealedCycles] = await interleaved(ROUNDS, [
+      rate(label, () => c.cycle({ shares: [DC_SHARE], serverName: DC_ADDRESS }), ONE_BATCH, 1, 0);
+    const [plainCycles, sealedCycles] = await interleaved(CYCLE_ROUNDS, [
       { label: 'full cycles, unauthenticated', run: cycles(plain) },
       { label: 'full cycles, Kerberos sealed (privacy)', run: cycles(sealed) },
     ]) as [Rate, Rate];
@@ -75,7 +75,7 @@ export async function benchKrb(seconds: number): Promise<void> {
     report(sealedCycles, plainCycles);
     console.log(`Kerberos-sealed cycles at ${(sealedCycles.perSecond / plainCycles.perSecond).toFixed(2)}× unauthenticated (goal ≥ 0.9×);`
       + ` sealed calls at ${(sealedGsv.perSecond / plainGsv.perSecond).toFixed(2)}×`);
-    console.log(`(each figure: the median of ${ROUNDS} interleaved rounds; ticket etype ${ticket.sessionKey.etype})`);
+    console.log(`(each figure: the median of interleaved rounds, ${ROUNDS} for calls and ${CYCLE_ROUNDS} single cycles for cycles; ticket etype ${ticket.sessionKey.etype})`);
     await Promise.all(clients.splice(0).map((c) => c.close()));
     await opener.close();
   } finally {

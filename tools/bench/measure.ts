@@ -91,7 +91,9 @@ export function report(r: Rate, reference?: Rate): void {
   console.log(`${r.label.padEnd(58)} ${fmt(r.perSecond).padStart(12)} /s${ratio}`);
   if (r.slices && r.slices.length > 1) {
     const s = [...r.slices].sort((a, b) => a - b);
-    console.log(`   (median of ${s.length} slices of ${(r.seconds / s.length).toFixed(1)} s; slices ranged ${fmt(s[0]!)}–${fmt(s[s.length - 1]!)} /s)`);
+    const per = r.seconds / s.length;
+    const each = per >= 0.1 ? `${per.toFixed(1)} s` : `${(per * 1000).toFixed(1)} ms`;
+    console.log(`   (median of ${s.length} slices of ${each}; slices ranged ${fmt(s[0]!)}–${fmt(s[s.length - 1]!)} /s)`);
   }
 }
 
@@ -104,6 +106,17 @@ export function medianRate(label: string, rounds: Rate[]): Rate {
     slices: rounds.map((r) => r.perSecond),
   };
 }
+
+/**
+ * Rounds of a protected-against-unprotected cycle figure, one cycle per client each. A cycle lasts
+ * tens of milliseconds and its btrfs and registry work varies far more than the protection costs;
+ * single cycles taken in turn meet the same filesystem moments, so their medians compare the
+ * protection rather than the moments.
+ */
+export const CYCLE_ROUNDS = 41;
+
+/** A measuring time for `rate` that ends after the first batch: with batch 1, one call. */
+export const ONE_BATCH = 1e-6;
 
 /**
  * Runs every measurement once to warm it (JIT, caches, credits; not counted), then `roundCount` times,

@@ -10,17 +10,18 @@
  * Each of our clients runs in a worker thread (smb-worker.ts), as rpcclient runs in a process of
  * its own: the agent keeps the main thread. The clients are measured in interleaved rounds, in
  * a rotating order, and each figure is the median of its rounds, so warm-up and bursts of outside
- * load fall on every client alike.
+ * load fall on every client alike; a cycle round is one cycle (measure.ts CYCLE_ROUNDS).
  * Kerberos-sealed figures: the krb section (krb.ts), with a private AD DC as the KDC.
  */
 import { Worker } from 'node:worker_threads';
 import type { ClientLevel } from '../../src/security/client-auth.js';
 import { SHARE, SambaHarness, startTestAgent } from '../lib/samba-harness.js';
-import { interleaved, rate, report, type Rate } from './measure.js';
+import { CYCLE_ROUNDS, ONE_BATCH, interleaved, rate, report, type Rate } from './measure.js';
 import { close, getVersion, handleSignals, open } from './samba-run.js';
 import type { SmbWorkerData, SmbWorkerOp, SmbWorkerRequest } from './smb-worker.js';
 
-const ROUNDS = 5;
+/** Rounds of the call figures, each `--seconds`/5 long per client. */
+const ROUNDS = 11;
 
 type Reply = Rate | { error: string } | { ready: true } | { closed: true };
 
@@ -86,7 +87,7 @@ export async function benchSmb(seconds: number): Promise<void> {
     workers.push(signed);
     const rc = open(h);
     try {
-      const slice = seconds / ROUNDS;
+      const slice = seconds / 5;
       const gsv = (w: ClientWorker) => (label: string) => w.measure({ op: 'gsv', label, seconds: slice, batch: 50, warmupMs: 100 });
       const [ref, ours, sealedGsv, signedGsv] = await interleaved(ROUNDS, [
         { label: 'rpcclient fss_get_sup_version (one session)', run: (label) => rate(label, () => getVersion(rc), slice, 20, 100) },
@@ -98,8 +99,8 @@ export async function benchSmb(seconds: number): Promise<void> {
       report(ours, ref);
       report(sealedGsv, ours);
       report(signedGsv, ours);
-      const cycles = (w: ClientWorker) => (label: string) => w.measure({ op: 'cycle', label, seconds: Math.max(1, slice), batch: 2, warmupMs: 300 });
-      const [plainCycles, sealedCycles] = await interleaved(ROUNDS, [
+      const cycles = (w: ClientWorker) => (label: string) => w.measure({ op: 'cycle', label, seconds: ONE_BATCH, batch: 1, warmupMs: 0 });
+      const [plainCycles, sealedCycles] = await interleaved(CYCLE_ROUNDS, [
         { label: 'ours: full cycles, unauthenticated', run: cycles(plain) },
         { label: 'ours: full cycles, sealed (spnego, privacy)', run: cycles(sealed) },
       ]) as [Rate, Rate];
@@ -107,7 +108,7 @@ export async function benchSmb(seconds: number): Promise<void> {
       report(sealedCycles, plainCycles);
       const r = sealedCycles.perSecond / plainCycles.perSecond;
       console.log(`sealed cycles at ${r.toFixed(2)}× unauthenticated (goal ≥ 0.9×); our SMB client at ${(ours.perSecond / ref.perSecond).toFixed(2)}× rpcclient (goal ≥ 1.0×)`);
-      console.log(`(each figure: the median of ${ROUNDS} interleaved rounds; our clients in worker threads, the agent in the main thread)`);
+      console.log(`(each figure: the median of interleaved rounds, ${ROUNDS} for calls and ${CYCLE_ROUNDS} single cycles for cycles; our clients in worker threads, the agent in the main thread)`);
     } finally {
       await close(rc);
     }

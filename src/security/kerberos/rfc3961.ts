@@ -3,7 +3,6 @@
  * derivation functions DR and DK (§5.1), the usage constants Kc/Ke/Ki (§5.3), and the byte
  * helpers the enctypes share. Everything works on Uint8Array and never keeps a key.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { concatBytes } from '../../dcerpc/bytes.js';
 
 /** The derived-key purposes of the simplified profile: checksum, encryption, integrity. */
@@ -74,22 +73,8 @@ export function deriveRandom(encrypt: BlockEncrypt, blockSize: number, key: Uint
 /** Joins byte arrays: the DCE/RPC layer's helper, variadic. */
 export const concat = (...parts: readonly Uint8Array[]): Uint8Array => concatBytes(parts);
 
-/** Constant-time equality of two byte strings (false at once when the lengths differ). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-export const u32le = (n: number): Uint8Array => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n >>> 0, true);
-  return b;
-};
-
-export const u32be = (n: number): Uint8Array => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n >>> 0, false);
-  return b;
-};
+/** bytesEqual: constant-time equality (false at once when the lengths differ); u32be/u32le: 4-byte integers. */
+export { bytesEqual, u32be, u32le } from '../crypto/bytes.js';
 
 /** A copy as a plain Uint8Array (not a Buffer), so results compare equal in tests and never alias. */
 export const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);

@@ -62,11 +62,7 @@ export function avFlags(pairs: readonly AvPair[]): number {
 export const utf16 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf16le'));
 export const fromUtf16 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength & ~1).toString('utf16le');
 
-export function u32le(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n >>> 0, true);
-  return b;
-}
+export { u32le } from '../crypto/bytes.js';
 
 export function u64le(n: bigint): Uint8Array {
   const b = new Uint8Array(8);

@@ -4,7 +4,7 @@
  * MD5 come from node:crypto; MD4 and RC4 from ../crypto (OpenSSL 3 keeps those in its legacy
  * provider).
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { md4 } from '../crypto/md4.js';
 import { NTLM_FLAGS, hasFlag } from './constants.js';
 import { u64le, utf16 } from './av-pairs.js';
@@ -21,10 +21,7 @@ export const md5 = (...data: Uint8Array[]): Uint8Array => {
   return new Uint8Array(h.digest());
 };
 
-/** Constant-time comparison; false for different lengths. */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+export { bytesEqual } from '../crypto/bytes.js';
 
 /** NTOWFv1: MD4 of the UTF-16LE password (the "NT hash"). */
 export const ntHashOf = (password: string): Uint8Array => md4(utf16(password));
