@@ -4,6 +4,7 @@
  * (sealing request fragments, checking response fragments). The mechanisms live in src/security;
  * `gssClientAuth` there adapts a GSS initiator to `ClientAuth`.
  */
+import { copyBytes } from '../ndr/index.js';
 import type { PacketProtection } from './auth.js';
 import { authPadFor, buildAuthVerifier, pullAuthTrailer } from './auth-trailer.js';
 import { concatBytes } from './bytes.js';
@@ -113,7 +114,7 @@ export function openResponseFragment(
     throw new RpcAuthError(`response verifier for auth type ${a.authType} level ${a.authLevel} context ${a.authContextId}`);
   }
   const payloadLength = stubAndVerifier.length - t.trailerLength;
-  const copy = new Uint8Array(raw);
+  const copy = copyBytes(raw);
   const ok = auth.unwrap({
     authLevel: auth.authLevel, pdu: copy, payloadOffset, payloadLength,
     signedLength: copy.length - a.credentials.length, signature: a.credentials,

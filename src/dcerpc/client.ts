@@ -6,7 +6,7 @@
  * signed or sealed calls (docs/DCERPC.md §8).
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { decode, encode, type NdrType } from '../ndr/index.js';
+import { decode, encode, joinBytes, type NdrType } from '../ndr/index.js';
 import { handshakeAuthInfo, handshakeToken, openResponseFragment, protectsPackets, RpcAuthError, type ClientAuth } from './client-auth.js';
 import { PFC, PFC_FIRST_LAST, REQUEST_HEADER_LENGTH } from './constants.js';
 import { requestFragments } from './request-fragments.js';
@@ -326,13 +326,7 @@ export class RpcClient {
       if (total > MAX_RESPONSE) throw new RpcClientError('response larger than 240 MiB');
       if (reply.header.pfcFlags & PFC.LAST_FRAG) break;
     }
-    const stub = new Uint8Array(total);
-    let off = 0;
-    for (const p of parts) {
-      stub.set(p, off);
-      off += p.length;
-    }
-    return { stub, pdus };
+    return { stub: parts.length === 1 ? parts[0]! : joinBytes(parts), pdus };
   }
 
   /**

@@ -3,11 +3,14 @@
  * 16-byte header, then frag_length − 16 more. A frag_length below 16 cannot frame a PDU; Samba
  * drops such a connection without a reply. Used by the server stream and by the client.
  */
+import { copyBytes, joinBytes } from '../ndr/index.js';
 import { HEADER_LENGTH } from './constants.js';
 import { peekFragLength } from './pdu.js';
 
+const EMPTY = new Uint8Array(0);
+
 export class PduFramer {
-  private buf: Uint8Array = new Uint8Array(0);
+  private buf: Uint8Array = EMPTY;
   /** Set once a header with frag_length < 16 was seen; nothing more is framed. */
   broken = false;
 
@@ -18,22 +21,16 @@ export class PduFramer {
 
   /**
    * Adds bytes; returns the PDUs completed by them, each a fresh Uint8Array of exactly frag_length
-   * bytes (never a view of the caller's Buffer: `Buffer#slice` would not copy).
+   * bytes (never a view of the caller's Buffer: `Buffer#slice` would not copy). Each byte is
+   * copied once into its PDU, or once more when a PDU spans two pushes.
    */
   push(bytes: Uint8Array): Uint8Array[] {
     if (this.broken) return [];
-    if (this.buf.length === 0) {
-      this.buf = new Uint8Array(bytes);
-    } else {
-      const next = new Uint8Array(this.buf.length + bytes.length);
-      next.set(this.buf);
-      next.set(bytes, this.buf.length);
-      this.buf = next;
-    }
+    const data = this.buf.length === 0 ? bytes : joinBytes([this.buf, bytes]);
     const out: Uint8Array[] = [];
     let off = 0;
     for (;;) {
-      const rest = this.buf.subarray(off);
+      const rest = data.subarray(off);
       const len = peekFragLength(rest);
       if (len === undefined) break;
       if (len < HEADER_LENGTH) {
@@ -41,10 +38,11 @@ export class PduFramer {
         break;
       }
       if (rest.length < len) break;
-      out.push(new Uint8Array(rest.subarray(0, len)));
+      out.push(copyBytes(rest.subarray(0, len)));
       off += len;
     }
-    this.buf = new Uint8Array(this.buf.subarray(off));
+    // What is left is kept as a copy: the caller may reuse its buffer.
+    this.buf = off === data.length ? EMPTY : copyBytes(data.subarray(off));
     return out;
   }
 }

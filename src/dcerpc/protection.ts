@@ -3,6 +3,7 @@
  * fragment against its security context (Samba's `dcesrv_auth_pkt_pull`), and building the
  * response fragments, signed or sealed at levels packet..privacy (`dcesrv_reply`).
  */
+import { copyBytes } from '../ndr/index.js';
 import type { AuthState } from './auth.js';
 import { authPadFor, buildAuthVerifier, pullAuthTrailer } from './auth-trailer.js';
 import { concatBytes } from './bytes.js';
@@ -58,7 +59,7 @@ export function openRequestFragment(auth: AuthState, pdu: RequestPdu, raw: Uint8
     return pdu.stubAndVerifier.subarray(0, payloadLength - a.authPadLength); // signature ignored
   }
   // Work on a copy: unsealing writes the plaintext into the PDU bytes.
-  const copy = new Uint8Array(raw);
+  const copy = copyBytes(raw);
   const ok = auth.session.unwrap({
     authLevel: auth.authLevel,
     pdu: copy,

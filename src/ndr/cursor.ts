@@ -1,3 +1,4 @@
+import { allocBytes, viewOf } from './alloc.js';
 import { NdrError, type NdrErrorCode } from './error.js';
 
 /** Limits that keep decoding bounded by the input. */
@@ -138,8 +139,8 @@ export class NdrWriter {
   readonly fullReferents = new Map<unknown, { id: number; sent: boolean }>();
 
   constructor(opts: { littleEndian?: boolean; initialSize?: number; firstReferent?: number } = {}) {
-    this.buf = new Uint8Array(opts.initialSize ?? 256);
-    this.view = new DataView(this.buf.buffer);
+    this.buf = allocBytes(opts.initialSize ?? 256);
+    this.view = viewOf(this.buf);
     this.le = opts.littleEndian ?? true;
     this.nextReferent = opts.firstReferent ?? 0x00020000;
   }
@@ -148,10 +149,10 @@ export class NdrWriter {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
+    const next = allocBytes(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.view = viewOf(next);
   }
 
   referent(): number {

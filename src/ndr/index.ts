@@ -1,4 +1,5 @@
 export { NdrError, type NdrErrorCode } from './error.js';
+export { allocBytes, copyBytes, joinBytes, viewOf } from './alloc.js';
 export { NdrReader, NdrWriter, DEFAULT_LIMITS, type NdrLimits } from './cursor.js';
 export { Rng } from './rng.js';
 export { encode, decode, decodeExact, print, type NdrType, type Infer, type Decoded, type CodecOptions } from './type.js';

@@ -2,6 +2,7 @@
  * Bounded little-endian reading and writing for SMB2 messages. A Reader never reads past its
  * buffer: every fault is an SmbError with the offset, so decoders built on it are total.
  */
+import { allocBytes, viewOf } from '../ndr/index.js';
 import { SmbError } from './errors.js';
 
 export class Reader {
@@ -50,8 +51,8 @@ export class Writer {
   private dv: DataView;
   private len = 0;
   constructor(initial = 128) {
-    this.buf = new Uint8Array(initial);
-    this.dv = new DataView(this.buf.buffer);
+    this.buf = allocBytes(initial);
+    this.dv = viewOf(this.buf);
   }
   get offset(): number {
     return this.len;
@@ -60,10 +61,10 @@ export class Writer {
     if (this.len + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.len + n) size *= 2;
-    const next = new Uint8Array(size);
+    const next = allocBytes(size);
     next.set(this.buf.subarray(0, this.len));
     this.buf = next;
-    this.dv = new DataView(next.buffer);
+    this.dv = viewOf(next);
   }
   u8(v: number): this {
     this.grow(1);

@@ -4,7 +4,8 @@
  * ciphertext stealing (IV zero), a 16-byte confounder and an HMAC-SHA1-96 integrity tag over
  * confounder | plaintext with Ki; checksum types hmac-sha1-96-aes128 (15) and -aes256 (16).
  */
-import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, type Decipher } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, type Cipher, type Decipher } from 'node:crypto';
+import { allocBytes } from '../../ndr/index.js';
 import { pooledRandom } from '../crypto/random-pool.js';
 import { KerberosCryptoError } from './errors.js';
 import { CKSUMTYPE, ETYPE, type Enctype } from './enctype.js';
@@ -19,31 +20,64 @@ const cipherName = (key: Uint8Array, mode: 'cbc' | 'ecb'): string => {
   return `aes-${key.length * 8}-${mode}`;
 };
 
-/** AES-CBC of whole blocks, no padding. */
-function cbc(key: Uint8Array, iv: Uint8Array, data: Uint8Array, encrypt: boolean): Uint8Array {
-  const c = encrypt ? createCipheriv(cipherName(key, 'cbc'), key, iv) : createDecipheriv(cipherName(key, 'cbc'), key, iv);
-  c.setAutoPadding(false);
-  return bytes(Buffer.concat([c.update(data), c.final()]));
+/**
+ * One long-lived cipher pair per key (padding off, so update() returns every whole block at
+ * once): creating a cipher costs several times the encryption of a PDU's blocks. Decryption is
+ * ECB (the CBC chain is undone by XOR, cbcDecrypt). Encryption is CBC whose chaining block is the
+ * last cipher block the cipher produced (`last`); cbcEncrypt cancels it. An entry is used only
+ * while the key's bytes are still the ones it was made with.
+ */
+interface KeyCiphers {
+  readonly base: Uint8Array;
+  readonly ecbDecipher: Decipher;
+  readonly cbcCipher: Cipher;
+  readonly last: Uint8Array;
+}
+const keyCiphers = new WeakMap<Uint8Array, KeyCiphers>();
+
+function ciphersOf(key: Uint8Array): KeyCiphers {
+  let entry = keyCiphers.get(key);
+  if (entry === undefined || !bytesEqual(entry.base, key)) {
+    const ecbDecipher = createDecipheriv(cipherName(key, 'ecb'), key, null);
+    ecbDecipher.setAutoPadding(false);
+    const last = new Uint8Array(BLOCK);
+    const cbcCipher = createCipheriv(cipherName(key, 'cbc'), key, last);
+    cbcCipher.setAutoPadding(false);
+    entry = { base: bytes(key), ecbDecipher, cbcCipher, last };
+    keyCiphers.set(key, entry);
+  }
+  return entry;
+}
+
+const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
+
+function ecbDecrypt(key: Uint8Array, blocks: Uint8Array): Uint8Array {
+  const out = ciphersOf(key).ecbDecipher.update(blocks);
+  if (out.length !== blocks.length) throw new KerberosCryptoError('short', `AES-ECB returned ${out.length} of ${blocks.length} bytes`);
+  return asBytes(out);
 }
 
 /**
- * AES-ECB decryption with one long-lived decipher per key (padding off, so update() returns every
- * whole block at once): creating a decipher costs several times the decryption of a PDU's blocks.
- * Used only while the key's bytes are still the ones it was made with.
+ * AES-CBC encryption of whole blocks under `iv`, in place of `data`'s first block (which the
+ * caller owns): the key's cipher chains from `last`, so the first block is also XORed with
+ * `last`, and E(P1 ⊕ iv ⊕ last ⊕ last) is the CBC of a fresh cipher.
  */
-const ecbDeciphers = new WeakMap<Uint8Array, { readonly base: Uint8Array; readonly d: Decipher }>();
-
-function ecbDecrypt(key: Uint8Array, blocks: Uint8Array): Uint8Array {
-  let entry = ecbDeciphers.get(key);
-  if (entry === undefined || !bytesEqual(entry.base, key)) {
-    const d = createDecipheriv(cipherName(key, 'ecb'), key, null);
-    d.setAutoPadding(false);
-    entry = { base: bytes(key), d };
-    ecbDeciphers.set(key, entry);
+function cbcEncryptOwned(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
+  const k = ciphersOf(key);
+  for (let i = 0; i < BLOCK; i++) data[i] = data[i]! ^ iv[i]! ^ k.last[i]!;
+  let out: Buffer;
+  try {
+    out = k.cbcCipher.update(data);
+  } catch (e) {
+    keyCiphers.delete(key); // its chaining state is unknown now
+    throw e;
   }
-  const out = entry.d.update(blocks);
-  if (out.length !== blocks.length) throw new KerberosCryptoError('short', `AES-ECB returned ${out.length} of ${blocks.length} bytes`);
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  if (out.length !== data.length) {
+    keyCiphers.delete(key);
+    throw new KerberosCryptoError('short', `AES-CBC returned ${out.length} of ${data.length} bytes`);
+  }
+  k.last.set(out.subarray(out.length - BLOCK));
+  return asBytes(out);
 }
 
 /** AES-CBC decryption of whole blocks: every block through ECB at once, then XOR with the block before (the IV first). */
@@ -54,10 +88,10 @@ function cbcDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Arr
   return out;
 }
 
+/** One AES block encryption (key derivation): CBC under a zero IV of a single block is ECB. */
 export const aesEncryptBlock = (key: Uint8Array, block: Uint8Array): Uint8Array => {
-  const c = createCipheriv(cipherName(key, 'ecb'), key, null);
-  c.setAutoPadding(false);
-  return bytes(Buffer.concat([c.update(block), c.final()]));
+  if (block.length !== BLOCK) throw new KerberosCryptoError('short', `an AES block of ${block.length} bytes`);
+  return bytes(cbcEncryptOwned(key, new Uint8Array(BLOCK), new Uint8Array(block)));
 };
 
 /**
@@ -67,13 +101,13 @@ export const aesEncryptBlock = (key: Uint8Array, block: Uint8Array): Uint8Array 
  */
 export function ctsEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
   if (data.length < BLOCK) throw new KerberosCryptoError('short', `CTS of ${data.length} bytes`);
-  if (data.length === BLOCK) return cbc(key, iv, data, true);
   const blocks = Math.ceil(data.length / BLOCK);
-  const padded = new Uint8Array(blocks * BLOCK);
+  const padded = allocBytes(blocks * BLOCK);
   padded.set(data);
-  const c = cbc(key, iv, padded, true);
+  const c = cbcEncryptOwned(key, iv, padded);
+  if (data.length === BLOCK) return c;
   const tail = data.length - (blocks - 1) * BLOCK;
-  const out = new Uint8Array(data.length);
+  const out = allocBytes(data.length);
   out.set(c.subarray(0, (blocks - 2) * BLOCK));
   out.set(c.subarray((blocks - 1) * BLOCK), (blocks - 2) * BLOCK);
   out.set(c.subarray((blocks - 2) * BLOCK, (blocks - 2) * BLOCK + tail), (blocks - 1) * BLOCK);
@@ -90,11 +124,11 @@ export function ctsDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): U
   const partial = data.subarray(headLength + BLOCK); // the head of C(n-1)
   const d = bytes(ecbDecrypt(key, last)); // P(n) zero-padded, XOR C(n-1)
   // The CBC chain with C(n-1) completed from d: head blocks, then C(n-1), decrypted in one pass.
-  const chain = new Uint8Array(headLength + BLOCK);
+  const chain = allocBytes(headLength + BLOCK);
   chain.set(data.subarray(0, headLength));
   chain.set(partial, headLength);
   chain.set(d.subarray(tail), headLength + tail);
-  const out = new Uint8Array(data.length);
+  const out = allocBytes(data.length);
   out.set(cbcDecrypt(key, iv, chain));
   for (let i = 0; i < tail; i++) out[headLength + BLOCK + i] = d[i]! ^ chain[headLength + i]!;
   return out;

@@ -4,6 +4,7 @@
  * helpers the enctypes share. Everything works on Uint8Array and never keeps a key.
  */
 import { concatBytes } from '../../dcerpc/bytes.js';
+import { copyBytes } from '../../ndr/index.js';
 
 /** The derived-key purposes of the simplified profile: checksum, encryption, integrity. */
 export const DERIVE = { checksum: 0x99, encryption: 0xaa, integrity: 0x55 } as const;
@@ -77,4 +78,4 @@ export const concat = (...parts: readonly Uint8Array[]): Uint8Array => concatByt
 export { bytesEqual, u32be, u32le } from '../crypto/bytes.js';
 
 /** A copy as a plain Uint8Array (not a Buffer), so results compare equal in tests and never alias. */
-export const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+export const bytes = (b: Uint8Array): Uint8Array => copyBytes(b);
