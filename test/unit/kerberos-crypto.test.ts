@@ -174,3 +174,27 @@ describe('CTS decryption through the cached ECB decipher', () => {
     expect(hex(ctsDecrypt(key, iv, c1))).not.toBe(hex(data));
   });
 });
+
+describe('CTS encryption through the long-lived CBC cipher of a key', () => {
+  it('gives every message the ciphertext a fresh cipher gives it, whatever was encrypted before under the key', () => {
+    fc.assert(fc.property(
+      fc.boolean(), fc.array(fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ minLength: 16, maxLength: 120 })), { minLength: 1, maxLength: 8 }),
+      (long, messages) => {
+        const shared = new Uint8Array(long ? 32 : 16).fill(0x6b);
+        for (const [iv, data] of messages) {
+          // A key object of its own has a cipher of its own that has encrypted nothing yet.
+          const fresh = ctsEncrypt(new Uint8Array(shared), iv, data);
+          expect(hex(ctsEncrypt(shared, iv, data))).toBe(hex(fresh));
+        }
+      },
+    ), { numRuns: 200 });
+  });
+  it('leaves the caller\'s plaintext and IV as they were', () => {
+    const key = new Uint8Array(16).fill(9);
+    const iv = new Uint8Array(16).fill(4);
+    const data = new Uint8Array(33).fill(7);
+    ctsEncrypt(key, iv, data);
+    expect([...new Set(data)]).toEqual([7]);
+    expect([...new Set(iv)]).toEqual([4]);
+  });
+});
