@@ -1,5 +1,5 @@
 /** Mount table (Linux /proc/self/mountinfo) and filesystem-type helpers. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { dirname, sep } from 'node:path';
 
@@ -83,8 +83,44 @@ export async function isMountPoint(path: string, mounts?: readonly MountEntry[])
 }
 
 /** The statfs filesystem type number of `path`. */
+/** Local filesystems: a statfs or stat there never waits on a network. */
+export const LOCAL_FS: ReadonlySet<number> = new Set<number>([FS_MAGIC.btrfs, FS_MAGIC.xfs, FS_MAGIC.ext4, FS_MAGIC.tmpfs]);
+
+/** How long a path stays known as local after an asynchronous statfs said so, ms. */
+const KNOWN_LOCAL_MS = 5000;
+const KNOWN_LOCAL_MAX = 1024;
+/** Paths an asynchronous statfs found on a local filesystem, with when that stops counting. */
+const knownLocal = new Map<string, number>();
+
+/**
+ * The statfs filesystem type number of `path`. The first call for a path, and the first after
+ * KNOWN_LOCAL_MS, is asynchronous: a path on a hung network filesystem must not block the event
+ * loop. When that call finds a local filesystem, the following calls for the same path within the
+ * window are synchronous: one thread-pool round trip less on every Add, for a path that was
+ * local a moment ago.
+ */
 export async function fsTypeOf(path: string): Promise<number> {
-  return (await statfs(path)).type;
+  const until = knownLocal.get(path);
+  if (until !== undefined && Date.now() < until) {
+    const type = statfsSync(path).type;
+    if (LOCAL_FS.has(type)) return type;
+    knownLocal.delete(path);
+    return type;
+  }
+  const type = (await statfs(path)).type;
+  if (LOCAL_FS.has(type)) {
+    if (knownLocal.size >= KNOWN_LOCAL_MAX) knownLocal.clear();
+    knownLocal.set(path, Date.now() + KNOWN_LOCAL_MS);
+  } else {
+    knownLocal.delete(path);
+  }
+  return type;
+}
+
+/** Whether a recent asynchronous statfs found `path` on a local filesystem (see fsTypeOf). */
+export function isKnownLocal(path: string): boolean {
+  const until = knownLocal.get(path);
+  return until !== undefined && Date.now() < until;
 }
 
 /** `path` or its nearest existing ancestor (for a snapshot directory that does not exist yet). */

@@ -15,9 +15,10 @@
  * of the tree as it is then. Refusals are never cached: a fixed tree is accepted at the next call.
  * Bounded: at most `maxEntries` results (oldest dropped first).
  */
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Refusal } from './backend.js';
-import { readMounts } from './mounts.js';
+import { isKnownLocal, readMounts } from './mounts.js';
 
 export interface PolicyCacheOptions {
   /** Results kept at most (default 256). */
@@ -45,9 +46,13 @@ interface Entry {
 const mountGenerations = new WeakMap<object, number>();
 let nextGeneration = 1;
 
-/** The root's device, inode, mtime and ctime, and the mount table's generation. */
+/**
+ * The root's device, inode, mtime and ctime, and the mount table's generation. The stat is
+ * synchronous for a path a recent statfs found local (mounts.ts fsTypeOf), as the backends'
+ * checks on Add and Prepare do.
+ */
 export async function treeTopSignature(path: string): Promise<string> {
-  const [st, mounts] = await Promise.all([stat(path), readMounts().catch(() => undefined)]);
+  const [st, mounts] = await Promise.all([isKnownLocal(path) ? statSync(path) : stat(path), readMounts().catch(() => undefined)]);
   let gen = 0;
   if (mounts) {
     gen = mountGenerations.get(mounts) ?? nextGeneration++;

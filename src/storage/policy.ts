@@ -18,7 +18,7 @@ import { lstatSync, realpathSync, type Stats } from 'node:fs';
 import { lstat, realpath, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import createDebug from 'debug';
-import { isInside, readMounts, FS_MAGIC, type MountEntry } from './mounts.js';
+import { isInside, readMounts, FS_MAGIC, LOCAL_FS, type MountEntry } from './mounts.js';
 import {
   MOUNT_POINT_REASON, SUBVOLUME_REASON, refusal, walkTree, type PolicyRefusal, type WalkProgress, type WalkResult,
 } from './tree-walk.js';
@@ -106,7 +106,6 @@ function errnoOf(e: unknown): string {
 }
 
 /** Filesystems whose metadata calls never wait on a network: walked with synchronous calls. */
-const LOCAL_FS = new Set<number>([FS_MAGIC.btrfs, FS_MAGIC.xfs, FS_MAGIC.ext4, FS_MAGIC.tmpfs]);
 
 /** The first mount point strictly below `top` in the mount table, if any. */
 function mountBelow(top: string, mounts: readonly MountEntry[]): string | undefined {
