@@ -12,7 +12,7 @@ import { NtlmAcceptor, ntHashVerifier, processChallenges, type NtlmServerNames, 
 import { createSpnegoAcceptor, type SpnegoMechanism } from './spnego/index.js';
 import { PassdbCredentials } from './credentials/passdb.js';
 import { WinbindCredentials, winbindTokenSids } from './credentials/winbind.js';
-import { expandingAcceptor } from './token-expansion.js';
+import { cachedTokenSids, expandingAcceptor } from './token-expansion.js';
 
 export interface HostAuthOptions {
   /** Names the NTLM CHALLENGE announces (the agent's NetBIOS name; the domain or workgroup). */
@@ -60,7 +60,7 @@ export function buildHostAuth(opts: HostAuthOptions): HostAuth {
 
   const ntlm: AcceptorFactory | undefined = ntlmFor;
   const kerberos = opts.kerberos !== undefined && opts.kerberosToken === 'winbind'
-    ? expandingAcceptor(opts.kerberos, { source: 'winbind', sids: (sid) => winbindTokenSids(sid) })
+    ? expandingAcceptor(opts.kerberos, { source: 'winbind', sids: cachedTokenSids((sid) => winbindTokenSids(sid)) })
     : opts.kerberos;
   let spnego: AcceptorFactory | undefined;
   const inner: string[] = [];

@@ -21,6 +21,33 @@ const log = createDebug('fsrvp:auth');
 /** The SIDs to add to an identity's token (from its first SID, the user's). */
 export type TokenSids = (userSid: string) => Promise<readonly string[]>;
 
+/**
+ * `sids` with answers remembered per user SID for `ttlMs` (default 60 s; winbindd itself keeps a
+ * user's groups for `winbind cache time`, 300 s by default), at most `max` users (default 1024,
+ * oldest dropped first). Lookups for a user already under way are shared; failures are not kept,
+ * so a winbindd that comes back is asked at the next bind. Without it every Kerberos bind ran
+ * `wbinfo --user-sids`, a process start per bind.
+ */
+export function cachedTokenSids(sids: TokenSids, o: { readonly ttlMs?: number; readonly max?: number; readonly now?: () => number } = {}): TokenSids {
+  const ttl = o.ttlMs ?? 60_000;
+  const max = o.max ?? 1024;
+  const now = o.now ?? Date.now;
+  const answers = new Map<string, { readonly at: number; readonly sids: Promise<readonly string[]> }>();
+  return (userSid) => {
+    const key = userSid.toUpperCase();
+    const hit = answers.get(key);
+    if (hit !== undefined && now() - hit.at < ttl) return hit.sids;
+    answers.delete(key);
+    const p = sids(userSid);
+    answers.set(key, { at: now(), sids: p });
+    while (answers.size > max) answers.delete(answers.keys().next().value as string);
+    p.catch(() => {
+      if (answers.get(key)?.sids === p) answers.delete(key);
+    });
+    return p;
+  };
+}
+
 export interface ExpansionOptions {
   readonly sids: TokenSids;
   /** Name of the source, for the log ("winbind"). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CallerIdentity } from '../../src/dcerpc/interface.js';
 import type { GssContext, GssFlags, GssStep } from '../../src/security/gss.js';
-import { expandIdentity, expandingAcceptor } from '../../src/security/token-expansion.js';
+import { cachedTokenSids, expandIdentity, expandingAcceptor } from '../../src/security/token-expansion.js';
 import { parseConfig } from '../../src/cli/config.js';
 
 const USER = 'S-1-5-21-1-2-3-1105';
@@ -85,5 +85,47 @@ describe('token expansion for Kerberos callers (BUILTIN aliases from the host au
   it('auth.kerberos.token takes pac or winbind', () => {
     expect(parseConfig({ auth: { kerberos: { keytab: '/etc/krb5.keytab', token: 'winbind' } } }).auth.kerberos?.token).toBe('winbind');
     expect(() => parseConfig({ auth: { kerberos: { keytab: '/etc/krb5.keytab', token: 'ldap' } } })).toThrow(/auth\.kerberos\.token/);
+  });
+});
+
+describe('cachedTokenSids', () => {
+  it('asks once per user within the time to live, shares a lookup under way, and asks again after it', async () => {
+    let clock = 0;
+    const asked: string[] = [];
+    const sids = cachedTokenSids(async (u) => {
+      asked.push(u);
+      return [BACKUP_OPERATORS];
+    }, { ttlMs: 1000, now: () => clock });
+    const [a, b] = await Promise.all([sids(USER), sids(USER.toLowerCase())]);
+    expect(a).toEqual([BACKUP_OPERATORS]);
+    expect(b).toEqual([BACKUP_OPERATORS]);
+    clock = 999;
+    await sids(USER);
+    expect(asked).toEqual([USER]);
+    clock = 1000;
+    await sids(USER);
+    expect(asked).toEqual([USER, USER]);
+  });
+  it('keeps no failure: the next bind asks again', async () => {
+    let fail = true;
+    let calls = 0;
+    const sids = cachedTokenSids(async () => {
+      calls++;
+      if (fail) throw new Error('winbindd is not running');
+      return [BACKUP_OPERATORS];
+    });
+    await expect(sids(USER)).rejects.toThrow(/winbindd/);
+    fail = false;
+    await expect(sids(USER)).resolves.toEqual([BACKUP_OPERATORS]);
+    expect(calls).toBe(2);
+  });
+  it('holds at most max users, dropping the oldest', async () => {
+    const asked: string[] = [];
+    const sids = cachedTokenSids(async (u) => {
+      asked.push(u);
+      return [];
+    }, { max: 2 });
+    for (const u of ['S-1-5-21-9-1', 'S-1-5-21-9-2', 'S-1-5-21-9-3', 'S-1-5-21-9-1']) await sids(u);
+    expect(asked).toEqual(['S-1-5-21-9-1', 'S-1-5-21-9-2', 'S-1-5-21-9-3', 'S-1-5-21-9-1']);
   });
 });
