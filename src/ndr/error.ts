@@ -9,35 +9,43 @@ export type NdrErrorCode =
   | 'ALLOC' // a declared size exceeds the configured limit
   | 'ENCODE'; // a value that cannot be encoded (wrong shape, out of range)
 
-/** The only exception NDR decoding throws. Carries the byte offset and the field path. */
-export class NdrError extends Error {
-  readonly code: NdrErrorCode;
-  readonly offset: number;
-  readonly detail: string;
-  private segments: string[];
+/**
+ * A decode error that knows where it happened: a code, the byte offset and the field path, which
+ * enclosing constructs prepend to (`within`) while the error unwinds, so the path costs nothing
+ * unless decoding fails. NdrError and the DER decoder's Asn1Error are this with their own codes
+ * and wording.
+ */
+export abstract class FieldPathError<Code extends string> extends Error {
+  private readonly segments: string[];
 
-  constructor(code: NdrErrorCode, detail: string, offset: number, path: string) {
+  constructor(readonly code: Code, readonly detail: string, readonly offset: number, path: string) {
     super();
-    this.name = 'NdrError';
-    this.code = code;
-    this.offset = offset;
-    this.detail = detail;
     this.segments = path ? path.split('.') : [];
-    this.message = this.render();
   }
 
-  /** The field path from the outermost construct to the failing field, e.g. `ShareMapping.[1].*.ShareNameUNC`. */
+  /** The field path from the outermost construct to the failing field, dot-separated. */
   get path(): string {
     return this.segments.join('.');
   }
 
-  /** Called by enclosing constructs while the error unwinds: the path is built only on failure. */
+  /** Called by enclosing constructs while the error unwinds. */
   within(segment: string): void {
     this.segments.unshift(segment);
     this.message = this.render();
   }
 
-  private render(): string {
+  protected abstract render(): string;
+}
+
+/** The only exception NDR decoding throws; its path reads e.g. `ShareMapping.[1].*.ShareNameUNC`. */
+export class NdrError extends FieldPathError<NdrErrorCode> {
+  constructor(code: NdrErrorCode, detail: string, offset: number, path: string) {
+    super(code, detail, offset, path);
+    this.name = 'NdrError';
+    this.message = this.render();
+  }
+
+  protected render(): string {
     const path = this.path;
     return `${this.code} at offset ${this.offset}${path ? ` (${path})` : ''}: ${this.detail}`;
   }

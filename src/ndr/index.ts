@@ -1,4 +1,4 @@
-export { NdrError, type NdrErrorCode } from './error.js';
+export { FieldPathError, NdrError, type NdrErrorCode } from './error.js';
 export { allocBytes, copyBytes, joinBytes, viewOf } from './alloc.js';
 export { NdrReader, NdrWriter, DEFAULT_LIMITS, type NdrLimits } from './cursor.js';
 export { Rng } from './rng.js';

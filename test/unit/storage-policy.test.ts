@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { checkTree, type PolicyOptions, type WalkOptions } from '../../src/storage/policy.js';
 import type { MountEntry } from '../../src/storage/mounts.js';
+import { withTurnCount } from '../helpers/event-loop.js';
 
 let root: string;
 beforeEach(async () => {
@@ -124,15 +125,7 @@ describe('directory-structure policy: mount table and fairness', () => {
 
   it('a long synchronous walk yields to the event loop at least once per 1,024 entries', async () => {
     for (let i = 0; i < 8192; i++) await writeFile(join(root, `f${i}`), '');
-    let ticks = 0;
-    let walking = true;
-    const tick = (): void => {
-      ticks++;
-      if (walking) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const r = await checkTree(root, {}, { sync: true });
-    walking = false;
+    const { result: r, turns: ticks } = await withTurnCount(() => checkTree(root, {}, { sync: true }));
     expect(r).toBeUndefined();
     // 8,192 entries: a setImmediate turn after each 1,024 (SLICE_ENTRIES), more if slices run out of time.
     expect(ticks).toBeGreaterThanOrEqual(7);

@@ -7,6 +7,7 @@ import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inspectTree, policyOptionsFor, type WalkProgress } from '../../src/storage/policy.js';
 import { walkTree, type WalkRules } from '../../src/storage/tree-walk.js';
+import { withTurnCount } from '../helpers/event-loop.js';
 
 let root: string;
 beforeEach(async () => {
@@ -101,15 +102,7 @@ describe('long walks', () => {
 
   it('yield to the event loop: a setImmediate counter advances during the walk', async () => {
     const total = wideTree(root, 40, 249);
-    let ticks = 0;
-    let walking = true;
-    const tick = (): void => {
-      ticks++;
-      if (walking) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const r = await walkTree(root, lstatSync(root).dev, rules, { sync: true, threads: 0 });
-    walking = false;
+    const { result: r, turns: ticks } = await withTurnCount(() => walkTree(root, lstatSync(root).dev, rules, { sync: true, threads: 0 }));
     expect(r.entries).toBe(total);
     // At least one turn of the event loop per 1,024 entries (SLICE_ENTRIES).
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(total / 1024) - 1);
@@ -119,16 +112,9 @@ describe('long walks', () => {
     const dist = await import(join(process.cwd(), 'dist/src/storage/tree-walk.js')) as typeof import('../../src/storage/tree-walk.js');
     const total = wideTree(root, 60, 499);
     const dev = lstatSync(root).dev;
-    let ticks = 0;
-    let walking = true;
-    const tick = (): void => {
-      ticks++;
-      if (walking) setImmediate(tick);
-    };
-    setImmediate(tick);
     const seen: number[] = [];
-    const r = await dist.walkTree(root, dev, rules, { sync: true, threads: 2, progressEntries: 5000, progress: (p) => seen.push(p.entries) });
-    walking = false;
+    const { result: r, turns: ticks } = await withTurnCount(() =>
+      dist.walkTree(root, dev, rules, { sync: true, threads: 2, progressEntries: 5000, progress: (p) => seen.push(p.entries) }));
     expect(r).toMatchObject({ refusal: undefined, entries: total, rootEntries: 60 });
     expect(ticks).toBeGreaterThan(10);
     expect(seen.at(-1)).toBe(total);

@@ -1,3 +1,5 @@
+import { FieldPathError } from '../../ndr/index.js';
+
 /** Why a DER decode or encode failed. */
 export type Asn1ErrorCode =
   | 'TRUNCATED' // a header or content runs past the end of its enclosing element or the input
@@ -11,35 +13,16 @@ export type Asn1ErrorCode =
   | 'MAX_DEPTH' // nesting deeper than the decoder allows
   | 'ENCODE'; // a value that cannot be encoded
 
-/** The only exception DER decoding throws: code, byte offset and field path. */
-export class Asn1Error extends Error {
-  readonly code: Asn1ErrorCode;
-  readonly offset: number;
-  readonly detail: string;
-  private segments: string[] = [];
-
+/** The only exception DER decoding throws; its path reads e.g. `negTokenInit.mechTypes.[1]`. */
+export class Asn1Error extends FieldPathError<Asn1ErrorCode> {
   constructor(code: Asn1ErrorCode, detail: string, offset: number) {
-    super();
+    super(code, detail, offset, '');
     this.name = 'Asn1Error';
-    this.code = code;
-    this.offset = offset;
-    this.detail = detail;
     this.message = this.render();
   }
 
-  /** Field path from the outermost declaration to the failing one, e.g. `negTokenInit.mechTypes.[1]`. */
-  get path(): string {
-    return this.segments.join('.');
-  }
-
-  /** Called by enclosing constructs while the error unwinds. */
-  within(segment: string): void {
-    this.segments.unshift(segment);
-    this.message = this.render();
-  }
-
-  private render(): string {
-    const at = this.segments.length ? ` at ${this.path}` : '';
+  protected render(): string {
+    const at = this.path ? ` at ${this.path}` : '';
     return `${this.code}: ${this.detail} (offset ${this.offset})${at}`;
   }
 }
