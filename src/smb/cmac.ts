@@ -1,17 +1,15 @@
 /**
- * AES-CMAC (RFC 4493) on Node's AES-128-ECB: subkeys K1/K2 from L = AES(K, 0^128), CBC-MAC over
- * the blocks with the last one XORed with K1 (complete) or padded and XORed with K2.
+ * AES-CMAC (RFC 4493): subkeys K1/K2 from L = AES(K, 0^128), CBC-MAC over the blocks with the
+ * last one XORed with K1 (complete) or padded and XORed with K2. A session signs every message
+ * with one key, so the subkeys are kept with the key object and the CBC runs on the key's
+ * long-lived cipher (security/crypto/aes-keyed.ts): no cipher is created per message.
  */
-import { createCipheriv } from 'node:crypto';
+import { allocBytes } from '../ndr/index.js';
+import { AES_BLOCK as BLOCK, aesCbcEncryptOwned } from '../security/crypto/aes-keyed.js';
+import { bytesEqual } from '../security/crypto/bytes.js';
 
-const BLOCK = 16;
 const RB = 0x87;
-
-function aesBlock(key: Uint8Array, block: Uint8Array): Uint8Array {
-  const c = createCipheriv(key.length === 32 ? 'aes-256-ecb' : 'aes-128-ecb', key, null);
-  c.setAutoPadding(false);
-  return new Uint8Array(c.update(block));
-}
+const ZERO = new Uint8Array(BLOCK);
 
 function shiftLeft(b: Uint8Array): Uint8Array {
   const out = new Uint8Array(BLOCK);
@@ -24,14 +22,20 @@ function shiftLeft(b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** K1 and K2 of RFC 4493 2.3. */
+const subkeyCache = new WeakMap<Uint8Array, { readonly base: Uint8Array; readonly k1: Uint8Array; readonly k2: Uint8Array }>();
+
+/** K1 and K2 of RFC 4493 2.3, remembered with the key while its bytes are unchanged. */
 export function cmacSubkeys(key: Uint8Array): { k1: Uint8Array; k2: Uint8Array } {
-  const l = aesBlock(key, new Uint8Array(BLOCK));
+  const hit = subkeyCache.get(key);
+  if (hit !== undefined && bytesEqual(hit.base, key)) return hit;
+  const l = aesCbcEncryptOwned(key, ZERO, new Uint8Array(BLOCK));
   const k1 = shiftLeft(l);
   if (((l[0] as number) & 0x80) !== 0) k1[BLOCK - 1] = (k1[BLOCK - 1] as number) ^ RB;
   const k2 = shiftLeft(k1);
   if (((k1[0] as number) & 0x80) !== 0) k2[BLOCK - 1] = (k2[BLOCK - 1] as number) ^ RB;
-  return { k1, k2 };
+  const entry = { base: new Uint8Array(key), k1, k2 };
+  subkeyCache.set(key, entry);
+  return entry;
 }
 
 /** The 16-byte AES-CMAC of `msg` under a 16-byte key. */
@@ -40,19 +44,17 @@ export function aesCmac(key: Uint8Array, msg: Uint8Array): Uint8Array {
   const { k1, k2 } = cmacSubkeys(key);
   const n = Math.max(1, Math.ceil(msg.length / BLOCK));
   const complete = msg.length > 0 && msg.length % BLOCK === 0;
-  const last = new Uint8Array(BLOCK);
-  const tail = msg.subarray((n - 1) * BLOCK);
-  last.set(tail);
+  // The message's blocks with the prepared last block, in a buffer the CBC may overwrite.
+  const work = allocBytes(n * BLOCK);
+  work.set(msg);
+  const last = work.subarray((n - 1) * BLOCK);
   if (complete) {
     for (let i = 0; i < BLOCK; i++) last[i] = (last[i] as number) ^ (k1[i] as number);
   } else {
-    last[tail.length] = 0x80;
+    last[msg.length - (n - 1) * BLOCK] = 0x80;
     for (let i = 0; i < BLOCK; i++) last[i] = (last[i] as number) ^ (k2[i] as number);
   }
-  // CBC with a zero IV over the first n-1 blocks and the prepared last block; the MAC is the
-  // last cipher block.
-  const c = createCipheriv('aes-128-cbc', key, new Uint8Array(BLOCK));
-  c.setAutoPadding(false);
-  const out = Buffer.concat([c.update(msg.subarray(0, (n - 1) * BLOCK)), c.update(last), c.final()]);
+  // CBC with a zero IV; the MAC is the last cipher block.
+  const out = aesCbcEncryptOwned(key, ZERO, work);
   return new Uint8Array(out.subarray(out.length - BLOCK));
 }

@@ -35,6 +35,17 @@ describe('AES-CMAC (RFC 4493 section 4)', () => {
   ])('example with a %i-byte message', (len, mac) => {
     expect(hex(aesCmac(key, m64.subarray(0, len)))).toBe(mac);
   });
+  it('gives every message the MAC a fresh key object gives it, whatever was signed before, and leaves the message alone', () => {
+    const k = rnd(16);
+    for (let i = 0; i < 50; i++) {
+      const msg = rnd(i * 7);
+      const before = hex(msg);
+      expect(hex(aesCmac(k, msg))).toBe(hex(aesCmac(new Uint8Array(k), msg)));
+      expect(hex(msg)).toBe(before);
+    }
+    // The same message again after all that: the same MAC.
+    expect(hex(aesCmac(key, m64))).toBe('51f0bebf7e3b9d92fc49741779363cfe');
+  });
 });
 
 interface Oracle {

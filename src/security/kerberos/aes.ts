@@ -4,8 +4,9 @@
  * ciphertext stealing (IV zero), a 16-byte confounder and an HMAC-SHA1-96 integrity tag over
  * confounder | plaintext with Ki; checksum types hmac-sha1-96-aes128 (15) and -aes256 (16).
  */
-import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, type Cipher, type Decipher } from 'node:crypto';
+import { createHmac, pbkdf2Sync } from 'node:crypto';
 import { allocBytes } from '../../ndr/index.js';
+import { aesCbcDecrypt as cbcDecrypt, aesCbcEncryptOwned as cbcEncryptOwned, aesEcbDecrypt as ecbDecrypt } from '../crypto/aes-keyed.js';
 import { pooledRandom } from '../crypto/random-pool.js';
 import { KerberosCryptoError } from './errors.js';
 import { CKSUMTYPE, ETYPE, type Enctype } from './enctype.js';
@@ -15,81 +16,14 @@ const BLOCK = 16;
 const MAC = 12;
 const DEFAULT_ITERATIONS = 4096;
 
-const cipherName = (key: Uint8Array, mode: 'cbc' | 'ecb'): string => {
+/** Refuses a key that is not an AES-128 or AES-256 key, in Kerberos' terms. */
+const checkAesKey = (key: Uint8Array): void => {
   if (key.length !== 16 && key.length !== 32) throw new KerberosCryptoError('key-size', `AES key of ${key.length} bytes`);
-  return `aes-${key.length * 8}-${mode}`;
 };
-
-/**
- * One long-lived cipher pair per key (padding off, so update() returns every whole block at
- * once): creating a cipher costs several times the encryption of a PDU's blocks. Decryption is
- * ECB (the CBC chain is undone by XOR, cbcDecrypt). Encryption is CBC whose chaining block is the
- * last cipher block the cipher produced (`last`); cbcEncrypt cancels it. An entry is used only
- * while the key's bytes are still the ones it was made with.
- */
-interface KeyCiphers {
-  readonly base: Uint8Array;
-  readonly ecbDecipher: Decipher;
-  readonly cbcCipher: Cipher;
-  readonly last: Uint8Array;
-}
-const keyCiphers = new WeakMap<Uint8Array, KeyCiphers>();
-
-function ciphersOf(key: Uint8Array): KeyCiphers {
-  let entry = keyCiphers.get(key);
-  if (entry === undefined || !bytesEqual(entry.base, key)) {
-    const ecbDecipher = createDecipheriv(cipherName(key, 'ecb'), key, null);
-    ecbDecipher.setAutoPadding(false);
-    const last = new Uint8Array(BLOCK);
-    const cbcCipher = createCipheriv(cipherName(key, 'cbc'), key, last);
-    cbcCipher.setAutoPadding(false);
-    entry = { base: bytes(key), ecbDecipher, cbcCipher, last };
-    keyCiphers.set(key, entry);
-  }
-  return entry;
-}
-
-const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
-
-function ecbDecrypt(key: Uint8Array, blocks: Uint8Array): Uint8Array {
-  const out = ciphersOf(key).ecbDecipher.update(blocks);
-  if (out.length !== blocks.length) throw new KerberosCryptoError('short', `AES-ECB returned ${out.length} of ${blocks.length} bytes`);
-  return asBytes(out);
-}
-
-/**
- * AES-CBC encryption of whole blocks under `iv`, in place of `data`'s first block (which the
- * caller owns): the key's cipher chains from `last`, so the first block is also XORed with
- * `last`, and E(P1 ⊕ iv ⊕ last ⊕ last) is the CBC of a fresh cipher.
- */
-function cbcEncryptOwned(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
-  const k = ciphersOf(key);
-  for (let i = 0; i < BLOCK; i++) data[i] = data[i]! ^ iv[i]! ^ k.last[i]!;
-  let out: Buffer;
-  try {
-    out = k.cbcCipher.update(data);
-  } catch (e) {
-    keyCiphers.delete(key); // its chaining state is unknown now
-    throw e;
-  }
-  if (out.length !== data.length) {
-    keyCiphers.delete(key);
-    throw new KerberosCryptoError('short', `AES-CBC returned ${out.length} of ${data.length} bytes`);
-  }
-  k.last.set(out.subarray(out.length - BLOCK));
-  return asBytes(out);
-}
-
-/** AES-CBC decryption of whole blocks: every block through ECB at once, then XOR with the block before (the IV first). */
-function cbcDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
-  const out = ecbDecrypt(key, data);
-  for (let i = 0; i < BLOCK; i++) out[i] = out[i]! ^ iv[i]!;
-  for (let i = BLOCK; i < data.length; i++) out[i] = out[i]! ^ data[i - BLOCK]!;
-  return out;
-}
 
 /** One AES block encryption (key derivation): CBC under a zero IV of a single block is ECB. */
 export const aesEncryptBlock = (key: Uint8Array, block: Uint8Array): Uint8Array => {
+  checkAesKey(key);
   if (block.length !== BLOCK) throw new KerberosCryptoError('short', `an AES block of ${block.length} bytes`);
   return bytes(cbcEncryptOwned(key, new Uint8Array(BLOCK), new Uint8Array(block)));
 };
@@ -100,6 +34,7 @@ export const aesEncryptBlock = (key: Uint8Array, block: Uint8Array): Uint8Array 
  * one cut to the length of the final partial block — swapped even when that block is whole.
  */
 export function ctsEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
+  checkAesKey(key);
   if (data.length < BLOCK) throw new KerberosCryptoError('short', `CTS of ${data.length} bytes`);
   const blocks = Math.ceil(data.length / BLOCK);
   const padded = allocBytes(blocks * BLOCK);
@@ -115,6 +50,7 @@ export function ctsEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): U
 }
 
 export function ctsDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
+  checkAesKey(key);
   if (data.length < BLOCK) throw new KerberosCryptoError('short', `CTS of ${data.length} bytes`);
   if (data.length === BLOCK) return cbcDecrypt(key, iv, data);
   const blocks = Math.ceil(data.length / BLOCK);
@@ -136,7 +72,7 @@ export function ctsDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): U
 
 /** DK(Key, Constant) for AES: random-to-key is the identity. */
 export function aesDeriveKey(key: Uint8Array, constant: Uint8Array): Uint8Array {
-  cipherName(key, 'ecb');
+  checkAesKey(key);
   return deriveRandom(aesEncryptBlock, BLOCK, key, constant, key.length);
 }
 
