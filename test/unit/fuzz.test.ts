@@ -7,7 +7,10 @@ import { describeTarget, targetOpener, type TargetArgs } from '../../src/cli/tar
 import { fuzzNdr, replayNdrFinding } from '../../src/fuzz/ndr-target.js';
 import { fuzzServer } from '../../src/fuzz/server-target.js';
 import { mutate } from '../../src/fuzz/mutate.js';
-import { CANARY_CALL_ID, planMessages } from '../../src/fuzz/server-delivery.js';
+import { CANARY_CALL_ID, observe, planMessages } from '../../src/fuzz/server-delivery.js';
+import { RpcClient } from '../../src/dcerpc/client.js';
+import type { PduTransport } from '../../src/dcerpc/transport.js';
+import { NT_STATUS, SmbConnectionError, SmbStatusError } from '../../src/smb/index.js';
 import { encodePdu, peekFragLength } from '../../src/dcerpc/pdu.js';
 import { Rng } from '../../src/ndr/index.js';
 import { startTempAgent, type TempAgent } from '../../tools/lib/temp-agent.js';
@@ -108,5 +111,37 @@ describe('cutting a case into pipe messages', () => {
     const p = planMessages([canary, new Uint8Array(0), canary], canary);
     expect(p).toMatchObject({ filler: 0, broken: false });
     expect(p.messages).toHaveLength(3);
+  });
+});
+
+describe('reading a case\'s outcome', () => {
+  const canary = encodePdu({ kind: 'response', header: { callId: CANARY_CALL_ID, pfcFlags: 3 }, allocHint: 0, contextId: 0, cancelCount: 0, reserved: 0, stubAndVerifier: new Uint8Array(0) });
+  const other = encodePdu({ kind: 'response', header: { callId: 2, pfcFlags: 3 }, allocHint: 0, contextId: 0, cancelCount: 0, reserved: 0, stubAndVerifier: new Uint8Array(0) });
+  /** A pipe that yields `chunks`, then does `then` (never answers, ends, or fails). */
+  const pipe = (chunks: Uint8Array[], then: 'silence' | 'end' | Error): RpcClient => {
+    const t: PduTransport = {
+      send: async () => {},
+      receive: () => {
+        const c = chunks.shift();
+        if (c !== undefined) return Promise.resolve(c);
+        if (then === 'silence') return new Promise(() => {});
+        return then === 'end' ? Promise.resolve(null) : Promise.reject(then);
+      },
+      close: async () => {},
+    };
+    return RpcClient.over(t);
+  };
+
+  it('answered, closed (end or a pipe status), hang after the deadline, and a session failure is an error', async () => {
+    expect(await observe(pipe([other, canary], 'silence'), Date.now() + 1000)).toBe('answered');
+    expect(await observe(pipe([other], 'end'), Date.now() + 1000)).toBe('closed');
+    for (const st of [NT_STATUS.PIPE_BROKEN, NT_STATUS.PIPE_DISCONNECTED, NT_STATUS.CONNECTION_DISCONNECTED]) {
+      expect(await observe(pipe([], new SmbStatusError(st, 'read from FssagentRpc')), Date.now() + 1000)).toBe('closed');
+    }
+    const started = Date.now();
+    expect(await observe(pipe([other], 'silence'), Date.now() + 200)).toBe('hang');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(await observe(pipe([], new SmbConnectionError('connection closed')), Date.now() + 1000)).toEqual({ error: 'SMB2: connection closed' });
+    expect(await observe(pipe([], new SmbStatusError(NT_STATUS.ACCESS_DENIED, 'read')), Date.now() + 1000)).toMatchObject({ error: expect.stringContaining('ACCESS_DENIED') });
   });
 });
