@@ -40,7 +40,7 @@ Options:
   second canary follows; after a frag_length below 16 the rest goes as one message. smbd
   forwards pipe messages unparsed (Samba 4.17 external pipes: DCERPC.md, SAMBA.md), so every
   DCE/RPC mutation reaches the server; STATUS_PIPE_BROKEN, _DISCONNECTED, _CLOSING and
-  STATUS_CONNECTION_DISCONNECTED (smbd's answer once the server closed) are its close.
+  STATUS_CONNECTION_DISCONNECTED/_RESET (smbd's answers once the server closed) are its close.
   Findings name the transport they came over.
 
 'live' options (default 200 cases):

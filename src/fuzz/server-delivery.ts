@@ -9,8 +9,9 @@
  *    once a frag_length below 16 shows up, the rest goes as one message (the server must drop it).
  *    So the server sees the byte stream TCP would carry, and every message is a whole frame.
  * A closed pipe (STATUS_PIPE_BROKEN, STATUS_PIPE_DISCONNECTED, STATUS_PIPE_CLOSING, or
- * STATUS_CONNECTION_DISCONNECTED, which smbd 4.17 answers a transceive or READ with once the
- * server behind the pipe closed its socket; a socket the server closed) is the server's "close";
+ * STATUS_CONNECTION_DISCONNECTED / STATUS_CONNECTION_RESET, which smbd 4.17 answers a transceive
+ * or READ with once the server behind the pipe closed or reset its socket; a socket the server
+ * closed) is the server's "close";
  * no answer and no close within the time is a hang.
  */
 import type { RpcClient } from '../dcerpc/client.js';
@@ -86,7 +87,7 @@ export function deliver(rpc: RpcClient, transport: ServerTransport, pdus: readon
 
 /** True when `e` says the server closed the pipe or connection (not that the session failed). */
 export function isServerClose(e: unknown): boolean {
-  if (e instanceof SmbStatusError) return e.is('PIPE_BROKEN') || e.is('PIPE_DISCONNECTED') || e.is('PIPE_CLOSING') || e.is('CONNECTION_DISCONNECTED');
+  if (e instanceof SmbStatusError) return e.is('PIPE_BROKEN') || e.is('PIPE_DISCONNECTED') || e.is('PIPE_CLOSING') || e.is('CONNECTION_DISCONNECTED') || e.is('CONNECTION_RESET');
   if (e instanceof NpaClientError) return /closed/.test(e.message);
   if (e instanceof SmbConnectionError) return false;
   const code = (e as NodeJS.ErrnoException | undefined)?.code;

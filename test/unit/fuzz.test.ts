@@ -135,7 +135,7 @@ describe('reading a case\'s outcome', () => {
   it('answered, closed (end or a pipe status), hang after the deadline, and a session failure is an error', async () => {
     expect(await observe(pipe([other, canary], 'silence'), Date.now() + 1000)).toBe('answered');
     expect(await observe(pipe([other], 'end'), Date.now() + 1000)).toBe('closed');
-    for (const st of [NT_STATUS.PIPE_BROKEN, NT_STATUS.PIPE_DISCONNECTED, NT_STATUS.CONNECTION_DISCONNECTED]) {
+    for (const st of [NT_STATUS.PIPE_BROKEN, NT_STATUS.PIPE_DISCONNECTED, NT_STATUS.CONNECTION_DISCONNECTED, NT_STATUS.CONNECTION_RESET]) {
       expect(await observe(pipe([], new SmbStatusError(st, 'read from FssagentRpc')), Date.now() + 1000)).toBe('closed');
     }
     const started = Date.now();
