@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * fsrvp-fuzz: structure-aware fuzzing of the FSRVP decoders (in process), of a running agent's
- * PDU handling over TCP, and stateful live fuzzing of any FSRVP server over any transport.
+ * PDU handling over any transport, and stateful live fuzzing of any FSRVP server over any transport.
  * Deterministic per seed; findings are written as JSON lines (and, for live, replay fixtures).
  */
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,8 +15,9 @@ const HELP = `usage: fsrvp-fuzz <target> [options]
 Targets:
   ndr             decode mutated encodings of every FSRVP request and response stub in process;
                   anything but NdrError is a finding
-  server          send mutated PDUs (bind, requests, fragments) to a running agent over TCP and
-                  check that it answers or closes, never hangs, and keeps serving other connections
+  server          send mutated PDUs (bind, requests, fragments) to any FSRVP server over any
+                  transport (below), each case on a connection or pipe of its own, and check that
+                  it answers or closes, never hangs, and keeps serving other connections
   live            stateful fuzzing of any FSRVP server over any transport (below): life cycles
                   on real shares (--share) with the server's ids patched into later requests and
                   one or two steps mutated; a janitor undoes every set, a canary connection must
@@ -25,9 +26,22 @@ Targets:
 Options:
   --seed N          first seed (default: time-based, printed so a run can be repeated)
   --iterations N    cases to run (default 100000 for ndr, 2000 for server)
-  --host H --port P agent address for 'server' (default 127.0.0.1:7135)
   --findings FILE   append findings as JSON lines (default: fuzz-findings.jsonl)
   --help            this text
+
+'server' options (default 2000 cases; the target options below, default --tcp 127.0.0.1:7135):
+  --batch N         health check every N cases (default 50): the bystander connection opened at
+                    the start answers, and a fresh connection binds and answers GetSupportedVersion
+  --timeout MS      per case: the canary must be answered or the connection closed (default 3000)
+  Over --smb and --unix the pipe is message mode and has no end of input, so a case cannot be
+  sent quite as over TCP (a byte stream, half-closed after the canary): its bytes are re-cut by
+  frag_length into one message per PDU (an empty PDU sends nothing, a PDU split across messages
+  is not tried here: 'live' does that); a PDU left short is completed with zero bytes and a
+  second canary follows; after a frag_length below 16 the rest goes as one message. smbd
+  forwards pipe messages unparsed (Samba 4.17 external pipes: DCERPC.md, SAMBA.md), so every
+  DCE/RPC mutation reaches the server; STATUS_PIPE_BROKEN, _DISCONNECTED, _CLOSING and
+  STATUS_CONNECTION_DISCONNECTED/_RESET (smbd's answers once the server closed) are its close.
+  Findings name the transport they came over.
 
 'live' options (default 200 cases):
   --share NAME      a share the cases may shadow copy (repeatable; required)
@@ -75,18 +89,7 @@ async function main(argv: string[]): Promise<number> {
     if (r.findings.length) console.log(`  findings appended to ${findingsFile}`);
     return r.findings.length ? 1 : 0;
   }
-  if (target === 'server') {
-    const { fuzzServer } = await import('../src/fuzz/server-target.js');
-    const host = arg(argv, '--host') ?? '127.0.0.1';
-    const port = int(arg(argv, '--port'), 7135, '--port');
-    const iterations = int(arg(argv, '--iterations'), 2000, '--iterations');
-    console.log(`fsrvp-fuzz server: ${host}:${port}, seed ${seed}, ${iterations} cases`);
-    const r = await fuzzServer({ host, port, seed, iterations, onProgress: (d) => process.stderr.write(`\r  ${d}/${iterations}`) });
-    process.stderr.write('\n');
-    console.log(`  ${r.summary}`);
-    for (const f of r.findings) appendFileSync(findingsFile, JSON.stringify({ seed, ...f }) + '\n');
-    return r.findings.length ? 1 : 0;
-  }
+  if (target === 'server') return server(argv.slice(1), seed, findingsFile);
   if (target === 'live') return live(argv.slice(1), seed, findingsFile);
   if (target === 'replay') {
     const file = argv[1];
@@ -94,7 +97,11 @@ async function main(argv: string[]): Promise<number> {
     let failing = 0;
     const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
     for (const line of lines) {
-      const f = JSON.parse(line) as { target: string; input: string; iteration: number; fixture?: string };
+      const f = JSON.parse(line) as { target: string; input: string; iteration: number; fixture?: string; transport?: string; address?: string };
+      if (f.target === 'server') {
+        console.log(`server #${f.iteration} over ${f.transport} (${f.address}): re-run fsrvp-fuzz server with that target, the same --seed and --iterations ${f.iteration + 1}`);
+        continue;
+      }
       if (f.target === 'live' || f.target === undefined) {
         console.log(`live #${f.iteration}: a server finding; replay it with fsrvp-replay ${f.fixture ?? '(fixture)'} and the campaign's target options`);
         continue;
@@ -109,6 +116,54 @@ async function main(argv: string[]): Promise<number> {
   console.error(`unknown target '${target}'\n`);
   process.stdout.write(HELP);
   return 2;
+}
+
+async function server(argv: string[], seed: number, findingsFile: string): Promise<number> {
+  const t: TargetArgs = {};
+  const a: AuthArgs = {};
+  let iterations = 2000;
+  let batch = 50;
+  let timeoutMs = 3000;
+  for (let i = 0; i < argv.length; i++) {
+    const took = parseAuthOption(argv, i, a) || parseTargetOption(argv, i, t);
+    if (took > 0) {
+      i += took - 1;
+      continue;
+    }
+    const name = argv[i] as string;
+    const v = argv[++i];
+    if (v === undefined) throw new TargetUsageError(`${name} needs a value`);
+    if (name === '--iterations') iterations = int(v, 0, name);
+    else if (name === '--batch') batch = Math.max(1, int(v, 50, name));
+    else if (name === '--timeout') timeoutMs = Math.max(1, int(v, 3000, name));
+    else if (name === '--seed' || name === '--findings') continue;
+    else throw new TargetUsageError(`unknown option ${name}`);
+  }
+  if (a.mechanism !== undefined || a.level !== undefined) throw new TargetUsageError('server sends its own unauthenticated binds: --auth and --level go with live');
+  checkTarget(t);
+  const { smb, notes } = await clientSecurity(a, { smbLogon: t.kind === 'smb', host: targetHost(t) });
+  for (const n of notes) console.error(`fsrvp-fuzz: ${n}`);
+  const opener = targetOpener(t, smb);
+  const transport = t.kind ?? 'tcp';
+  const { fuzzServer } = await import('../src/fuzz/server-target.js');
+  console.log(`fsrvp-fuzz server: ${describeTarget(t)}, seed ${seed}, ${iterations} cases`);
+  let r;
+  try {
+    r = await fuzzServer({
+      open: (ms) => opener.open(ms), transport, address: describeTarget(t), seed, iterations, batch, timeoutMs,
+      onProgress: (d) => process.stderr.write(`\r  ${d}/${iterations}`),
+    });
+  } finally {
+    process.stderr.write('\n');
+    await opener.close();
+  }
+  console.log(`  ${r.summary}`);
+  for (const f of r.findings) {
+    appendFileSync(findingsFile, JSON.stringify({ target: 'server', seed, ...f }) + '\n');
+    console.log(`  finding: case ${f.iteration} ${f.kind} over ${f.transport}: ${f.detail}`);
+  }
+  if (r.findings.length) console.log(`  findings appended to ${findingsFile}`);
+  return r.findings.length ? 1 : 0;
 }
 
 async function live(argv: string[], seed: number, findingsFile: string): Promise<number> {

@@ -100,6 +100,12 @@ export function runImport(argv: string[]): number {
     const s = result.stats;
     const conns = new Set(result.records.map((r) => `${r.conn}/${r.fid}`)).size;
     console.error(`fsrvp-replay import: ${s.frames} frames (${s.format}), ${s.flows} TCP flow(s), ${s.pdus} PDUs on ${conns} pipe handle(s)/connection(s)`);
+    const fr = s.ipFragments;
+    if (fr.fragments > 0) {
+      const dropped = Object.entries(fr.problems).map(([k, v]) => `${k} ${v}`).join(', ');
+      console.error(`fsrvp-replay import: ${fr.fragments} IP fragment(s): ${fr.reassembled} datagram(s) reassembled, ${fr.duplicates} duplicate(s) ignored` +
+        (dropped ? `; datagrams dropped: ${dropped} (${fr.droppedBytes} bytes)` : ''));
+    }
     const sm = s.smb;
     if (sm.sealedSkipped > 0) console.error(`fsrvp-replay import: ${sm.sealedSkipped} encrypted SMB3 message(s) skipped: no key for their session (--smb-key)`);
     if (sm.sealedFailed > 0) console.error(`fsrvp-replay import: ${sm.sealedFailed} encrypted SMB3 message(s) did not decrypt with the key given`);

@@ -1,13 +1,14 @@
 /**
- * From a pcap/pcapng capture to capture records (src/replay/capture.ts): frames -> TCP segments
- * -> reassembled streams -> (SMB2 named pipes | ncacn_ip_tcp) -> DCE/RPC PDUs cut by frag_length
+ * From a pcap/pcapng capture to capture records (src/replay/capture.ts): frames -> (IP fragments
+ * reassembled) -> TCP segments -> reassembled streams -> (SMB2 named pipes | ncacn_ip_tcp) -> DCE/RPC PDUs cut by frag_length
  * per pipe handle and direction -> records in time order. Connections are numbered in the order
  * their first PDU appears; every (conn, fid) is one RPC connection.
  */
 import { PduFramer } from '../dcerpc/framing.js';
 import { PduAnnotator, type CaptureRecord } from './annotate.js';
 import { readCaptureFile } from './pcap.js';
-import { tcpSegment } from './pcap-packet.js';
+import { PacketDecoder } from './pcap-packet.js';
+import { newFragmentStats, type FragmentLimits, type FragmentStats } from './pcap-ipfrag.js';
 import { TcpReassembler, type ReassemblyStats } from './pcap-tcp.js';
 import { newSmbStats, SmbFlow, type SmbSessionKeys, type SmbStats } from './pcap-smb.js';
 
@@ -20,6 +21,8 @@ export interface ImportOptions {
   readonly pipes?: readonly string[];
   /** SMB3 keys by session id, for encrypted traffic. */
   readonly keys?: ReadonlyMap<bigint, SmbSessionKeys>;
+  /** Bounds of IP fragment reassembly (pending datagrams, bytes, timeout). */
+  readonly fragments?: FragmentLimits;
 }
 
 export interface ImportStats {
@@ -28,6 +31,8 @@ export interface ImportStats {
   skippedBlocks: number;
   /** Frames that are not TCP (or not decodable), by reason. */
   notTcp: Record<string, number>;
+  /** IP fragments: seen, datagrams reassembled, duplicates, datagrams dropped by reason and their bytes. */
+  ipFragments: FragmentStats;
   flows: number;
   tcp: ReassemblyStats;
   smb: SmbStats;
@@ -58,7 +63,7 @@ export function importCapture(bytes: Uint8Array, opts: ImportOptions = {}): Impo
   const pipes = (opts.pipes ?? ['FssagentRpc']).map((p) => p.toLowerCase());
   const keep = (name: string): boolean => pipes.includes('*') || pipes.includes(name.toLowerCase());
   const stats: ImportStats = {
-    format: file.format, frames: file.frames.length, skippedBlocks: file.skippedBlocks, notTcp: {}, flows: 0,
+    format: file.format, frames: file.frames.length, skippedBlocks: file.skippedBlocks, notTcp: {}, ipFragments: newFragmentStats(), flows: 0,
     tcp: { duplicateBytes: 0, gaps: 0, unfinished: 0 }, smb: newSmbStats(), pdus: 0, unframable: 0, partialBytes: 0,
   };
   const reasm = new TcpReassembler({ isServerPort: (p) => smbPorts.has(p) || tcpPorts.has(p) });
@@ -114,9 +119,11 @@ export function importCapture(bytes: Uint8Array, opts: ImportOptions = {}): Impo
     }
   };
 
+  const decoder = new PacketDecoder(opts.fragments);
   for (const f of file.frames) {
-    const r = tcpSegment(f.linkType, f.data);
+    const r = decoder.decode(f.linkType, f.data, f.time);
     if (!r.ok) {
+      if ('held' in r) continue;
       // Reasons name the layer; counts stay small (one key per distinct reason).
       stats.notTcp[r.reason] = (stats.notTcp[r.reason] ?? 0) + 1;
       continue;
@@ -125,6 +132,8 @@ export function importCapture(bytes: Uint8Array, opts: ImportOptions = {}): Impo
   }
   const last = file.frames[file.frames.length - 1];
   handleEvents(reasm.finish(last?.time ?? 0, last?.number ?? 0));
+  decoder.finish();
+  stats.ipFragments = decoder.fragmentStats;
   stats.flows = reasm.flows.size;
   stats.tcp = reasm.stats;
   stats.pdus = records.length;

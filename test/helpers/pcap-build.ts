@@ -185,3 +185,49 @@ export function compound(...msgs: Uint8Array[]): Uint8Array {
 
 /** NetBIOS session message framing. */
 export const nbt = (msg: Uint8Array): Uint8Array => cat(Uint8Array.from([0, (msg.length >> 16) & 0xff, (msg.length >> 8) & 0xff, msg.length & 0xff]), msg);
+
+// --- IP fragments ----------------------------------------------------------------------------
+
+/**
+ * Cuts an IPv4 packet (header without options) into fragments at `cuts` (byte offsets into its
+ * payload, multiples of 8), each with identification `id`. Checksums stay zero.
+ */
+export function ipv4Fragments(packet: Uint8Array, cuts: readonly number[], id: number): Uint8Array[] {
+  const head = packet.subarray(0, 20);
+  const payload = packet.subarray(20);
+  const bounds = [0, ...cuts.filter((c) => c > 0 && c < payload.length), payload.length];
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const [a, b] = [bounds[i] as number, bounds[i + 1] as number];
+    const h = new Uint8Array(head);
+    const dv = new DataView(h.buffer);
+    dv.setUint16(2, 20 + b - a);
+    dv.setUint16(4, id);
+    dv.setUint16(6, (a / 8) | (b < payload.length ? 0x2000 : 0));
+    out.push(cat(h, payload.subarray(a, b)));
+  }
+  return out;
+}
+
+/**
+ * An IPv6 + TCP packet fragmented: hop-by-hop, routing and destination-options headers before
+ * the Fragment header (the unfragmentable part), a destination-options header and TCP after it
+ * (the fragmentable part, cut at `cuts`, multiples of 8).
+ */
+export function ipv6Fragments(s: Seg, cuts: readonly number[], id: number): Uint8Array[] {
+  const tcp = ipv4Tcp(s).subarray(20);
+  const fragmentable = cat(Uint8Array.from([6, 0, 1, 4, 0, 0, 0, 0]), tcp);
+  // Hop-by-hop (next: routing), routing (next: destination options), destination options (next: Fragment).
+  const unfrag = Uint8Array.from([43, 0, 1, 4, 0, 0, 0, 0, 60, 0, 0, 0, 0, 0, 0, 0, 44, 0, 1, 4, 0, 0, 0, 0]);
+  const addr = new Uint8Array(16);
+  addr[15] = 1;
+  const bounds = [0, ...cuts.filter((c) => c > 0 && c < fragmentable.length), fragmentable.length];
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const [a, b] = [bounds[i] as number, bounds[i + 1] as number];
+    const frag = Uint8Array.from([60, 0, ...u16(a | (b < fragmentable.length ? 1 : 0), false), ...be32(id)]);
+    const body = cat(unfrag, frag, fragmentable.subarray(a, b));
+    out.push(cat(Uint8Array.from([0x60, 0, 0, 0, ...u16(body.length, false), 0, 64]), addr, addr, body));
+  }
+  return out;
+}

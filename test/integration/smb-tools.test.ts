@@ -4,7 +4,8 @@
  * For each: `fsrvp cycle` with `server signing = mandatory` and again with
  * `smb encrypt = required` (SMB 3.1.1 negotiated), a wrong password and a missing share fail with
  * a clear message and exit 1, the rpcclient capture replays with no "different" verdict beyond the
- * documented one, and (our agent) a fixed-seed live fuzz campaign leaves nothing behind.
+ * documented one, and (our agent) `fsrvp-fuzz server` and a fixed-seed live fuzz campaign find
+ * nothing and leave nothing behind.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -132,6 +133,27 @@ for (const [mode, rule, global] of SETUPS) {
         const report = JSON.parse(r.stdout) as { counts: Record<string, number>; verdicts: Array<{ verdict: string; op?: string }> };
         expect(report.counts.missing).toBe(0);
         expect(report.verdicts.filter((v) => v.verdict === 'different').map((v) => v.op)).toEqual(['IsPathShadowCopied']);
+      }, 180_000);
+
+      it('fsrvp-fuzz server over --smb: every mutated case answered or closed, canary alive, nothing left', async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'fsrvp-server-fuzz-'));
+        try {
+          const r = await node(FUZZ, ['server', ...smb, '--seed', '20261207', '--iterations', '300', '--batch', '50', '--timeout', '5000', '--findings', join(dir, 'f.jsonl')], h.admin.password, 120_000);
+          expect(r.code, r.stdout + r.stderr).toBe(0);
+          expect(r.stdout).toMatch(/fsrvp-fuzz server: smb:\/\/127\.0\.0\.1\/IPC\$\/FssagentRpc, seed 20261207, 300 cases/);
+          const m = /300 cases over smb: (\w+ \d+(?:, \w+ \d+)*); (\d+) last frames completed with zero bytes, (\d+) with frag_length below 16; canary alive; 0 findings/.exec(r.stdout);
+          expect(m, r.stdout).not.toBeNull();
+          const replies = Object.fromEntries((m?.[1] ?? '').split(', ').map((kv) => kv.split(' ')).map(([k, v]) => [k, Number(v)]));
+          expect(Object.keys(replies).sort()).toEqual(['answered', 'closed']);
+          expect(replies.answered).toBeGreaterThan(30);
+          expect(replies.closed).toBeGreaterThan(30);
+          expect(Number(m?.[2])).toBeGreaterThan(0);
+          expect(await readdir(dir)).toEqual([]);
+          expect(await h.snapshotSubvolumes()).toEqual([]);
+          expect((await h.registryShares()).filter((s) => s.includes('@{'))).toEqual([]);
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
       }, 180_000);
 
       it('a fixed-seed live fuzz campaign over --smb: no finding, nothing left behind, canary alive', async () => {
