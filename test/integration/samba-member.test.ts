@@ -14,13 +14,18 @@
  * the member and is denied. Through the member's smbd (127.0.0.2:445): impacket's
  * RPC_C_AUTHN_WINNT and RPC_C_AUTHN_GSS_NEGOTIATE (Kerberos) at privacy, and our own `fsrvp
  * cycle --smb` with SPNEGO (NTLM) and Kerberos each run a full shadow copy cycle; a wrong
- * password in the bind is refused by winbind, logged, and runs no call. The token each caller is
- * authorized by is read from the agent's log, not assumed.
+ * password in the bind is refused by winbind, logged, and runs no call. Over the agent's TCP
+ * listener on 127.0.0.2 (no smbd token to keep) Kerberos works by the PAC plus winbind's aliases
+ * alone; `fsrvpd doctor` says every mechanism will work. The token each caller is authorized by
+ * is read from the agent's log, not assumed.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Agent } from '../../src/cli/agent.js';
+import { inspectMechanisms } from '../../src/cli/doctor-auth.js';
+import { mechanismProbes } from '../../src/cli/doctor-probes.js';
+import { execTool } from '../../src/cli/doctor.js';
 import { runCmd, type RunResult } from '../../tools/lib/run-cmd.js';
 import { AdDc, startAdDc, type DcUser } from '../../tools/lib/samba-addc.js';
 import { dcSnapshotSubvolumes } from '../../tools/lib/samba-addc-agent.js';
@@ -53,7 +58,7 @@ beforeAll(async () => {
   await member.grantBuiltin('Backup Operators', GROUP);
   mbk = await dc.addUser('fsrvpmbk', 'Pw-member-Backup-1', [GROUP]);
   mbkSid = await member.sidOf(mbk.name);
-  agent = await startMemberAgent(member, { minLevel: 'integrity' });
+  agent = await startMemberAgent(member, { minLevel: 'integrity', tcp: true });
   ccache = await dc.kinit(mbk);
   rc4Ccache = await dc.kinit(mbk, 'mbk-rc4');
   const conf = join(member.root, 'krb5-rc4.conf');
@@ -165,6 +170,34 @@ describe('impacket through the member smbd (127.0.0.2:445): a full FSRVP cycle a
     expect(t[0], all).toContain(ADMINISTRATORS);
     await nothingLeft();
   }, 180_000);
+});
+
+describe('over TCP to 127.0.0.2 (no smbd token: the one the mechanism and winbind build is all there is)', () => {
+  it('Kerberos: the PAC has no BUILTIN alias; token "winbind" adds the member\'s, and the cycle runs without any allow-list', async () => {
+    take();
+    const o = await impacketDcerpc({
+      user: mbk.name, password: mbk.password, domain: dc.realm, auth: 'spnego', level: 'privacy', port: agent.tcp!.port, host: MEMBER_ADDRESS,
+      kerberos: { kdcHost: '127.0.0.1', remoteName: member.fqdn }, cycle: { share: 'fsrvp_share' },
+    }, { ...process.env, KRB5CCNAME: rc4Ccache });
+    const { debug, all } = take();
+    expect(o.ok, `${o.error}\n${o.trace}\n${all}`).toBe(true);
+    expect(o.cycle?.steps).toEqual(CYCLE);
+    expect(debug.filter((l) => l.includes('winbind added') && l.includes(`of ${mbkSid}:`) && l.split(' ').includes(BACKUP_OPERATORS)), all).toHaveLength(1);
+    const t = tokens(debug, mbk.name);
+    expect(t, all).toHaveLength(1);
+    expect(t[0]!.slice(t[0]!.indexOf('SIDs:') + 1), all).toEqual(expect.arrayContaining([mbkSid, BACKUP_OPERATORS]));
+    // Not smbd's token: no unix SIDs (S-1-22-…) in it.
+    expect(t[0]!.some((w) => w.startsWith('S-1-22-')), all).toBe(false);
+    await nothingLeft();
+  }, 180_000);
+
+  it('fsrvpd doctor with the member agent config: ntlmssp through winbind, kerberos with the member keytab, spnego', async () => {
+    const f = await inspectMechanisms(agent.config, mechanismProbes(execTool, dc.env()));
+    const text = f.map((x) => `${x.status} ${x.check}: ${x.detail}`).join('\n');
+    expect(f.map((x) => `${x.status} ${x.check}`), text).toEqual(['ok ntlmssp', 'ok kerberos', 'ok clock skew', 'ok spnego', 'ok listener tcp', 'ok listener samba']);
+    expect(f[0]!.detail, text).toMatch(/^will work \(verifier winbind\): winbindd answers through \/usr\/bin\/ntlm_auth/);
+    expect(f[1]!.detail, text).toMatch(new RegExp(`host/${member.fqdn}@${dc.realm} \\(aes256-cts-hmac-sha1-96 kvno \\d+`));
+  }, 120_000);
 });
 
 describe('refused and denied through the member', () => {

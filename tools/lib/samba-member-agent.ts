@@ -15,8 +15,10 @@ import { MEMBER_ADDRESS, type SambaMember } from './samba-member.js';
 import { closingOnce } from './temp-agent.js';
 
 export interface MemberAgentOptions {
-  /** Minimum level of the Samba socket (default integrity). */
+  /** Minimum level of the Samba socket and the TCP listener (default integrity). */
   readonly minLevel?: MinAuthLevel;
+  /** Also listen on TCP 127.0.0.2 (a free port): no smbd token there, the caller's is the mechanism's alone. */
+  readonly tcp?: boolean;
   readonly patch?: (c: AgentConfig) => void;
 }
 
@@ -31,7 +33,9 @@ export function memberAgentConfig(m: SambaMember, o: MemberAgentOptions = {}): A
   c.auth.ntlm = { verifier: 'winbind', smbConf: m.conf };
   c.auth.kerberos = { keytab: m.keytab, token: 'winbind' };
   c.auth.domain = m.dc.names.domain;
-  c.listen = { samba: { socketDir: m.socketDir, byteMode: false, minLevel: o.minLevel ?? 'integrity' } };
+  const minLevel = o.minLevel ?? 'integrity';
+  c.listen = { samba: { socketDir: m.socketDir, byteMode: false, minLevel } };
+  if (o.tcp) c.listen.tcp = { host: MEMBER_ADDRESS, port: 0, caller: { sids: [] }, minLevel };
   c.shares = { samba: { smbConf: m.conf } };
   c.publisher = { type: 'samba', smbConf: m.conf };
   c.storage = { defaultBackend: 'btrfs', maxDepth: 5, refuseHardLinks: true };

@@ -18,7 +18,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes, OWN_PIPES } from '../../src/transport/npa-links.js';
 import { must, runCmd, type RunResult } from './run-cmd.js';
-import { DC_ADDRESS, type AdDc, type DcUser } from './samba-addc.js';
+import { DC_ADDRESS, type AdDc } from './samba-addc.js';
 import {
   MEMBER_ADDRESS, MEMBER_DIRS, MEMBER_NAME, memberEnv, memberHosts, memberSmbConf, nssWinbindModule,
 } from './samba-member-conf.js';
@@ -215,11 +215,6 @@ export class SambaMember {
     if (r.code !== 0 && !/already a member|MEMBER_IN_ALIAS/i.test(r.stdout + r.stderr)) {
       throw new Error(`net sam addmem BUILTIN\\${alias} ${group} failed (${r.code}): ${r.stdout}${r.stderr}`);
     }
-  }
-
-  /** A domain user (on the DC) in domain `groups`. */
-  addUser(name: string, password: string, groups: readonly string[]): Promise<DcUser> {
-    return this.dc.addUser(name, password, groups);
   }
 
   /** Registry shares of the member (exposed shadow copies live there). */
