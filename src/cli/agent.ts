@@ -97,7 +97,10 @@ function requiredLevel(config: AgentConfig, configured: MinAuthLevel, listener: 
 /** Authentication outcomes worth an operator's attention go to stderr; the rest to the debug log. */
 function logSecurityEvent(e: SecurityEvent): void {
   if (e.kind === 'established') {
-    log('conn %d: authenticated %s\\%s at level %d', e.connectionId, e.identity.domainName ?? '', e.identity.accountName ?? '?', e.authLevel);
+    // The token authz will decide on: after a forwarded smbd token or winbind's expansion (SIDs in order, the user's first).
+    const id = e.identity;
+    log('conn %d: authenticated %s\\%s at level %d, token (%s) of %d SIDs: %s', e.connectionId, id.domainName ?? '', id.accountName ?? '?', e.authLevel,
+      id.source, id.sids.length, id.sids.join(' '));
   } else if (e.kind === 'rejected') {
     console.error(`fsrvpd: connection ${e.connectionId}: authentication (auth_type ${e.authType}) refused: ${e.reason}`);
   } else {

@@ -4,6 +4,8 @@
 #
 # Request keys: auth ('ntlm' | 'spnego'), level ('integrity' | 'privacy'), user, password, domain;
 # port (ncacn_ip_tcp on 127.0.0.1) or pipe: true (ncacn_np \pipe\FssagentRpc on 127.0.0.1:445);
+# host: the address to connect to instead of 127.0.0.1 (a domain member on 127.0.0.2);
+# rpcPassword: the bind's NTLM uses this password, the SMB session the right one (ncacn_np);
 # kerberos: {kdcHost, remoteName} (GSS_NEGOTIATE then carries impacket's Kerberos AP-REQ for
 # host/<remoteName>, SMB's for cifs/<remoteName>; the tickets come from the ccache KRB5CCNAME
 # names when it holds them: impacket 0.10's TGS-REQ has no authenticator checksum, which
@@ -107,13 +109,14 @@ class Shifted(object):
 
 
 sent = []
+HOST = req.get('host', '127.0.0.1')
 try:
     k = req.get('kerberos')
     if req.get('pipe'):
-        t = transport.DCERPCTransportFactory('ncacn_np:%s[\\pipe\\FssagentRpc]' % (k['remoteName'] if k else '127.0.0.1'))
+        t = transport.DCERPCTransportFactory('ncacn_np:%s[\\pipe\\FssagentRpc]' % (k['remoteName'] if k else HOST))
     else:
-        t = transport.DCERPCTransportFactory('ncacn_ip_tcp:%s[%d]' % (k['remoteName'] if k else '127.0.0.1', req['port']))
-    t.setRemoteHost('127.0.0.1')
+        t = transport.DCERPCTransportFactory('ncacn_ip_tcp:%s[%d]' % (k['remoteName'] if k else HOST, req['port']))
+    t.setRemoteHost(HOST)
     t.set_credentials(req['user'], req['password'], req['domain'])
     if k:
         t.set_kerberos(True, k['kdcHost'])
@@ -124,6 +127,8 @@ try:
             return inner(data, *a, **kw)
         t.send = keep
     dce = t.get_dce_rpc()
+    if req.get('rpcPassword'):
+        dce.set_credentials(req['user'], req['rpcPassword'], req['domain'])
     dce.set_auth_type({'ntlm': RPC_C_AUTHN_WINNT, 'spnego': RPC_C_AUTHN_GSS_NEGOTIATE}[req['auth']])
     dce.set_auth_level({'integrity': RPC_C_AUTHN_LEVEL_PKT_INTEGRITY, 'privacy': RPC_C_AUTHN_LEVEL_PKT_PRIVACY}[req['level']])
     dce.connect()
@@ -132,7 +137,7 @@ try:
         kv5.datetime = Shifted(req['skewSec'])
     dce.bind(uuidtup_to_bin(FSRVP))
     if req.get('replayBind'):
-        s = socket.create_connection(('127.0.0.1', req['port']), timeout=10)
+        s = socket.create_connection((HOST, req['port']), timeout=10)
         s.sendall(sent[0])
         answer = s.recv(65536)
         out['replay'] = answer[2] if len(answer) > 2 else 'closed'
@@ -151,7 +156,7 @@ try:
         dce.call(1, struct.pack('<I', 0) + b'\0' * big)
         out['big'] = struct.unpack('<I', dce.recv()[:4])[0]
     if req.get('cycle'):
-        out['cycle'] = cycle(dce, '\\\\%s\\%s\\' % (k['remoteName'] if k else '127.0.0.1', req['cycle']['share']))
+        out['cycle'] = cycle(dce, '\\\\%s\\%s\\' % (k['remoteName'] if k else HOST, req['cycle']['share']))
     dce.disconnect()
     out['ok'] = True
 

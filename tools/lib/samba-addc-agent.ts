@@ -80,7 +80,7 @@ export async function dcSnapshotSubvolumes(dc: AdDc): Promise<string[]> {
 
 /** The SID of a domain account (`wbinfo --name-to-sid DOMAIN\name` against the DC's winbindd). */
 export async function dcUserSid(dc: AdDc, name: string): Promise<string> {
-  const w = await runCmd('/usr/bin/wbinfo', ['--name-to-sid', `${dc.names.domain}\\${name}`]);
+  const w = await runCmd('/usr/bin/wbinfo', ['--name-to-sid', `${dc.names.domain}\\${name}`], { env: dc.daemonEnv });
   const sid = /^(S-1-5-21-[\d-]+)/.exec(w.stdout)?.[1];
   if (!sid) throw new Error(`no SID for ${name}: ${w.stdout}${w.stderr}`);
   return sid;

@@ -128,3 +128,15 @@ export async function hostsEnv(root: string, names: readonly string[], base: Nod
   await writeFile(file, `127.0.0.1 ${names.join(' ')}\n`);
   return { ...base, LD_PRELOAD: NSS_WRAPPER, NSS_WRAPPER_HOSTS: file };
 }
+
+/**
+ * The environment of Samba processes that must find a winbindd in `socketDir` rather than in
+ * /run/samba/winbindd: libwbclient takes SELFTEST_WINBINDD_SOCKET_DIR only when nss_wrapper is
+ * loaded and enabled (NSS_WRAPPER_PASSWD and NSS_WRAPPER_GROUP set), which is how Samba's own test
+ * environments run several winbindds on one host. Users and groups stay the system's (the files
+ * are /etc/passwd and /etc/group themselves).
+ */
+export async function privateWinbindEnv(socketDir: string, base: NodeJS.ProcessEnv = process.env): Promise<NodeJS.ProcessEnv> {
+  await ensureNssWrapper();
+  return { ...base, LD_PRELOAD: NSS_WRAPPER, NSS_WRAPPER_PASSWD: '/etc/passwd', NSS_WRAPPER_GROUP: '/etc/group', SELFTEST_WINBINDD_SOCKET_DIR: socketDir };
+}

@@ -22,17 +22,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes, OWN_PIPES } from '../../src/transport/npa-links.js';
 import { must, runCmd, type RunResult } from './run-cmd.js';
 import { ensureAdDcTools } from './samba-addc-tools.js';
 import { clientSmbConf, dcSmbConf, DC_TCP_PORTS, DEFAULT_NAMES, fqdnOf, krb5Conf, RUN_DIRS, type DcNames } from './samba-addc-conf.js';
-import { makeShareFs, removeShareFs, type DcShareOptions, type DcSharePaths } from './samba-addc-share.js';
+import { makeShareFs, privateWinbindEnv, removeShareFs, type DcShareOptions, type DcSharePaths } from './samba-addc-share.js';
 import { copyTemplate, dcTemplate, SAMBA_TOOL, type DcTemplate, type DcUser } from './samba-addc-template.js';
 import {
-  abandonStart, acquireLock, groupsUsing, LOCK, listeningOn, processGroupOf, saveLock, stopGroup, undoSync, type Resources,
+  abandonStart, acquireLock, groupsUsing, LOCK, listeningOn, processGroupOf, saveLock, sleep, stopGroup, tcpOpen, undoSync, type Resources,
 } from './samba-resources.js';
 
 export { fqdnOf, type DcNames } from './samba-addc-conf.js';
@@ -49,6 +48,8 @@ export interface AdDcOptions {
   readonly share?: DcShareOptions;
   /** How long to wait for the DC to answer (default 120 s). */
   readonly readyTimeoutMs?: number;
+  /** winbindd in <run>/winbindd (privateWinbindEnv), /run/samba/winbindd left to a member (samba-member.ts). */
+  readonly privateWinbind?: boolean;
 }
 
 export interface AdDcTimings {
@@ -61,19 +62,6 @@ export interface AdDcTimings {
   /** From spawning samba to every service answering. */
   readonly startToReadyMs: number;
   readonly totalMs: number;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, DC_ADDRESS);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 export class AdDc {
@@ -93,6 +81,8 @@ export class AdDc {
   /** The template's users: [0] is in Backup Operators, [1] is not. */
   readonly users: readonly DcUser[];
   timings!: AdDcTimings;
+  /** Environment of the DC's daemons and of wbinfo against the DC's winbindd (option privateWinbind). */
+  daemonEnv: NodeJS.ProcessEnv = process.env;
   /** The btrfs share's paths (option `share`). */
   share: DcSharePaths | undefined;
   /** `fss: sequence timeout` of the share (option `share`). */
@@ -155,6 +145,13 @@ export class AdDc {
     saveLock(this.res);
   }
 
+  /** Records in this run's lock what a domain member (samba-member.ts) started or made (CREATED_PATHS). */
+  adopt(r: { readonly pgids?: readonly number[]; readonly created?: readonly string[] }): void {
+    for (const g of r.pgids ?? []) if (!this.res.pgids.includes(g)) this.res.pgids.push(g);
+    for (const c of r.created ?? []) if (!(this.res.created ?? []).includes(c)) this.res.created = [...(this.res.created ?? []), c];
+    this.record();
+  }
+
   /** Writes the configuration, starts the daemons; returns start-to-ready milliseconds. */
   private async setup(opts: AdDcOptions): Promise<number> {
     for (const d of RUN_DIRS) await mkdir(join(this.root, d), { recursive: true });
@@ -167,11 +164,17 @@ export class AdDc {
       });
     }
     const share = this.share && opts.share ? { paths: this.share, opts: opts.share } : undefined;
-    await writeFile(this.conf, dcSmbConf(this.root, this.names, opts.global, share));
+    const wbDir = join(this.root, 'winbindd');
+    if (opts.privateWinbind) {
+      await mkdir(wbDir, { mode: 0o755 });
+      this.daemonEnv = await privateWinbindEnv(wbDir);
+    }
+    const global = { ...(opts.privateWinbind ? { 'winbindd socket directory': wbDir } : {}), ...opts.global };
+    await writeFile(this.conf, dcSmbConf(this.root, this.names, global, share));
     await writeFile(this.clientConf, clientSmbConf(this.names));
     await writeFile(this.krb5Conf, krb5Conf(this.names));
     await must('/usr/bin/testparm', ['-s', this.conf]);
-    if (!existsSync(WINBINDD_DIR)) {
+    if (!opts.privateWinbind && !existsSync(WINBINDD_DIR)) {
       this.res.created = existsSync('/run/samba') ? [WINBINDD_DIR] : ['/run/samba', WINBINDD_DIR];
       this.record();
       await mkdir(WINBINDD_DIR, { recursive: true, mode: 0o755 });
@@ -184,8 +187,8 @@ export class AdDc {
     this.dcerpcd = this.spawnDaemon(join(DEFAULT_LIBEXEC, 'samba-dcerpcd'), ['-F', '-s', this.conf, '--debug-stdout', '-d', '1', ...helpers], 'samba-dcerpcd.out', true);
     const np = join(this.ncalrpcDir, 'np');
     await this.waitReady(opts.readyTimeoutMs ?? 120_000, async () =>
-      existsSync(join(np, 'lsarpc')) && existsSync(join(np, 'srvsvc')) && (await tcpOpen(88)) && (await tcpOpen(389)) &&
-      (await tcpOpen(445)) && (await runCmd('/usr/bin/wbinfo', ['--ping'])).code === 0);
+      existsSync(join(np, 'lsarpc')) && existsSync(join(np, 'srvsvc')) && (await tcpOpen(DC_ADDRESS, 88)) && (await tcpOpen(DC_ADDRESS, 389)) &&
+      (await tcpOpen(DC_ADDRESS, 445)) && (await runCmd('/usr/bin/wbinfo', ['--ping'], { env: this.daemonEnv })).code === 0);
     const ready = Date.now() - t0;
     for (const c of [this.samba, this.dcerpcd]) {
       const pgid = processGroupOf(c.pid as number);
@@ -222,7 +225,7 @@ export class AdDc {
 
   private spawnDaemon(file: string, args: string[], logName: string, detached: boolean): ChildProcess {
     const out = openSync(join(this.root, 'log', logName), 'a');
-    const child = spawn(file, args, { stdio: ['ignore', out, out], cwd: this.root, detached });
+    const child = spawn(file, args, { stdio: ['ignore', out, out], cwd: this.root, detached, env: this.daemonEnv });
     closeSync(out);
     if (child.pid === undefined) throw new Error(`could not start ${file}`);
     this.res.pgids.push(child.pid);
