@@ -48,6 +48,23 @@ export const RUN_DIRS = ['lock', 'cache', 'pid', 'ncalrpc', 'log', 'ccache', 'so
  * smb.conf of the DC run in `root` (whose private/, state/ and bind-dns/ come from the template);
  * with `share`, also registry shares and [fsrvp_share] on the run's btrfs (samba-addc-share.ts).
  */
+/**
+ * The globals every test Samba daemon of ours shares (the DC and the member): one log file per
+ * process in `logDir`, no panic action, no printing and no spoolss.
+ */
+export function daemonGlobals(logDir: string): Record<string, string> {
+  return {
+    'log file': join(logDir, 'log.%m'),
+    'max log size': '0',
+    'log level': '1',
+    'panic action': '',
+    printing: 'bsd',
+    'printcap name': '/dev/null',
+    'load printers': 'no',
+    'disable spoolss': 'yes',
+  };
+}
+
 export function dcSmbConf(
   root: string, n: DcNames, extra: Readonly<Record<string, string>> = {},
   share?: { readonly paths: DcSharePaths; readonly opts: DcShareOptions },
@@ -75,14 +92,7 @@ export function dcSmbConf(
     'pid directory': d('pid'),
     'ncalrpc dir': d('ncalrpc'),
     'ntp signd socket directory': d('ntp_signd'),
-    'log file': join(d('log'), 'log.%m'),
-    'max log size': '0',
-    'log level': '1',
-    'panic action': '',
-    printing: 'bsd',
-    'printcap name': '/dev/null',
-    'load printers': 'no',
-    'disable spoolss': 'yes',
+    ...daemonGlobals(d('log')),
     // samba-dcerpcd is started by the harness (a process group we own), never on demand by smbd.
     'rpc start on demand helpers': 'no',
     // smbd sends every pipe to <sock>/np/<name>: ours is fssagentrpc, the rest are symlinks.

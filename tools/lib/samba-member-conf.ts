@@ -25,7 +25,7 @@ import { shadowCopy2Options } from '../../src/storage/naming.js';
 import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
 import { must } from './run-cmd.js';
 import { DC_SHARE, NSS_WRAPPER, type DcSharePaths } from './samba-addc-share.js';
-import type { DcNames } from './samba-addc-conf.js';
+import { daemonGlobals, type DcNames } from './samba-addc-conf.js';
 
 export const MEMBER_ADDRESS = '127.0.0.2';
 /** The member's NetBIOS name; its DNS name is <lower case>.<realm in lower case>. */
@@ -71,14 +71,7 @@ export function memberSmbConf(p: MemberPaths, n: DcNames, dcAddress: string, sha
     'cache directory': d('cache'),
     'pid directory': d('pid'),
     'ncalrpc dir': d('ncalrpc'),
-    'log file': join(d('log'), 'log.%m'),
-    'max log size': '0',
-    'log level': '1',
-    'panic action': '',
-    printing: 'bsd',
-    'printcap name': '/dev/null',
-    'load printers': 'no',
-    'disable spoolss': 'yes',
+    ...daemonGlobals(d('log')),
     'rpc start on demand helpers': 'no',
     'external_rpc_pipe:socket_dir': p.socketDir,
     'registry shares': 'yes',
