@@ -22,7 +22,7 @@ describe("reference: Samba's own rpcd_fsrvp in the harness", () => {
   it('rpcclient: version, path support, create+expose, content, mapping, recovery, delete', async () => {
     await withSamba(async (h) => {
       const v = await h.rpcclient(['fss_get_sup_version', 'fss_is_path_sup fsrvp_share']);
-      expect(v.stdout).toContain('supports FSRVP versions from 1 to 1');
+      expect(v.stdout, `rc ${v.code}: ${v.stderr}`).toContain('supports FSRVP versions from 1 to 1');
       expect(v.stdout).toContain('supports shadow copy requests');
       await h.writeShareFile('testfss.dat', 'pre-snap');
       const c = await h.rpcclient('fss_create_expose backup ro fsrvp_share');

@@ -181,7 +181,10 @@ export class SambaHarness {
       ? ['--libexec-rpcds']
       : readdirSync(libexec).filter((f) => f.startsWith('rpcd_') && f !== 'rpcd_fsrvp').map((f) => join(libexec, f));
     this.dcerpcd = this.spawnDaemon(join(libexec, 'samba-dcerpcd'), ['-F', '-s', this.conf, '--debug-stdout', '-d', '1', ...helpers], 'samba-dcerpcd.out', true);
-    await this.waitFor('samba-dcerpcd', this.dcerpcd, async () => existsSync(join(this.ncalrpcDir, 'np', 'srvsvc')));
+    // samba-dcerpcd opens each helper's pipes as that helper lists its interfaces, so srvsvc can
+    // be there well before fssagentrpc under load: in samba mode wait for both.
+    const pipes = this.mode === 'samba' ? ['srvsvc', 'fssagentrpc'] : ['srvsvc'];
+    await this.waitFor('samba-dcerpcd', this.dcerpcd, async () => pipes.every((p) => existsSync(join(this.ncalrpcDir, 'np', p))));
   }
 
   private async startSmbd(): Promise<void> {
