@@ -7,8 +7,9 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fuzzNdr, replayNdrFinding } from '../src/fuzz/ndr-target.js';
-import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from '../src/cli/credentials.js';
-import { TARGET_HELP, TargetUsageError, checkTarget, targetHost, describeTarget, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
+import { AUTH_HELP, AuthUsageError, clientSecurity, type AuthArgs } from '../src/cli/credentials.js';
+import { walkToolArgs } from '../src/cli/tool-args.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, targetHost, describeTarget, targetOpener, type TargetArgs } from '../src/cli/target.js';
 
 const HELP = `usage: fsrvp-fuzz <target> [options]
 
@@ -124,21 +125,13 @@ async function server(argv: string[], seed: number, findingsFile: string): Promi
   let iterations = 2000;
   let batch = 50;
   let timeoutMs = 3000;
-  for (let i = 0; i < argv.length; i++) {
-    const took = parseAuthOption(argv, i, a) || parseTargetOption(argv, i, t);
-    if (took > 0) {
-      i += took - 1;
-      continue;
-    }
-    const name = argv[i] as string;
-    const v = argv[++i];
-    if (v === undefined) throw new TargetUsageError(`${name} needs a value`);
+  walkToolArgs(argv, { auth: a, target: t }, (name, value) => {
+    const v = value();
     if (name === '--iterations') iterations = int(v, 0, name);
     else if (name === '--batch') batch = Math.max(1, int(v, 50, name));
     else if (name === '--timeout') timeoutMs = Math.max(1, int(v, 3000, name));
-    else if (name === '--seed' || name === '--findings') continue;
-    else throw new TargetUsageError(`unknown option ${name}`);
-  }
+    else if (name !== '--seed' && name !== '--findings') throw new TargetUsageError(`unknown option ${name}`);
+  }, (m) => new TargetUsageError(m));
   if (a.mechanism !== undefined || a.level !== undefined) throw new TargetUsageError('server sends its own unauthenticated binds: --auth and --level go with live');
   checkTarget(t);
   const { smb, notes } = await clientSecurity(a, { smbLogon: t.kind === 'smb', host: targetHost(t) });
@@ -175,24 +168,16 @@ async function live(argv: string[], seed: number, findingsFile: string): Promise
   let batch = 10;
   let timeoutMs = 30_000;
   let fixtures = 'fuzz-fixtures';
-  for (let i = 0; i < argv.length; i++) {
-    const took = parseAuthOption(argv, i, a) || parseTargetOption(argv, i, t);
-    if (took > 0) {
-      i += took - 1;
-      continue;
-    }
-    const name = argv[i] as string;
-    const v = argv[++i];
-    if (v === undefined) throw new TargetUsageError(`${name} needs a value`);
+  walkToolArgs(argv, { auth: a, target: t }, (name, value) => {
+    const v = value();
     if (name === '--share') shares.push(v);
     else if (name === '--server') server = v;
     else if (name === '--iterations') iterations = int(v, 0, name);
     else if (name === '--batch') batch = Math.max(1, int(v, 10, name));
     else if (name === '--timeout') timeoutMs = Math.max(1, int(v, 30_000, name));
     else if (name === '--fixtures') fixtures = v;
-    else if (name === '--seed' || name === '--findings') continue;
-    else throw new TargetUsageError(`unknown option ${name}`);
-  }
+    else if (name !== '--seed' && name !== '--findings') throw new TargetUsageError(`unknown option ${name}`);
+  }, (m) => new TargetUsageError(m));
   if (shares.length === 0) throw new TargetUsageError('live needs --share NAME (a share the cases may shadow copy)');
   checkTarget(t);
   const { smb, auth, notes } = await clientSecurity(a, { smbLogon: t.kind === 'smb', host: targetHost(t) });

@@ -6,8 +6,9 @@
  */
 import { CaptureError, loadCapture } from '../src/replay/capture.js';
 import { replay, type PduVerdict } from '../src/replay/replay.js';
-import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from '../src/cli/credentials.js';
-import { TARGET_HELP, TargetUsageError, checkTarget, targetHost, parseTargetOption, targetOpener, type TargetArgs } from '../src/cli/target.js';
+import { AUTH_HELP, AuthUsageError, clientSecurity, type AuthArgs } from '../src/cli/credentials.js';
+import { walkToolArgs } from '../src/cli/tool-args.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, targetHost, targetOpener, type TargetArgs } from '../src/cli/target.js';
 
 const HELP = `usage: fsrvp-replay CAPTURE.jsonl [options]
        fsrvp-replay import CAPTURE.pcap[ng] [-o OUT.jsonl] [options]   (see import --help)
@@ -43,18 +44,7 @@ async function main(argv: string[]): Promise<number> {
   let verbose = false;
   let json = false;
   const shareMap: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const took = parseAuthOption(argv, i, authArgs) || parseTargetOption(argv, i, target);
-    if (took > 0) {
-      i += took - 1;
-      continue;
-    }
-    const a = argv[i] as string;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new CaptureError(`${a} needs a value`);
-      return v;
-    };
+  walkToolArgs(argv, { auth: authArgs, target }, (a, value) => {
     if (a === '--server') serverName = value();
     else if (a === '--share') {
       const [from, to] = value().split('=');
@@ -64,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
     else if (a === '--json') json = true;
     else if (a.startsWith('--')) throw new CaptureError(`unknown option ${a}`);
     else file = a;
-  }
+  }, (m) => new CaptureError(m));
   if (!file) throw new CaptureError('which capture? (see --help)');
   checkTarget(target);
   const records = loadCapture(file);

@@ -9,8 +9,9 @@ import { ConfigError } from './config.js';
 import { RestoreError } from '../storage/retention.js';
 import { runSnapshots, SnapshotsUsageError } from './snapshots.js';
 import { packageVersion } from './version.js';
-import { AUTH_HELP, AuthUsageError, clientSecurity, parseAuthOption, type AuthArgs } from './credentials.js';
-import { TARGET_HELP, TargetUsageError, checkTarget, parseTargetOption, targetHost, targetOpener, type TargetArgs } from './target.js';
+import { AUTH_HELP, AuthUsageError, clientSecurity, type AuthArgs } from './credentials.js';
+import { walkToolArgs } from './tool-args.js';
+import { TARGET_HELP, TargetUsageError, checkTarget, targetHost, targetOpener, type TargetArgs } from './target.js';
 import { KerberosClientError } from '../security/kerberos/kdc-transport.js';
 import { SmbError } from '../smb/index.js';
 import { NpaClientError } from '../transport/npa-client.js';
@@ -74,18 +75,7 @@ interface Parsed {
 function parse(argv: string[]): Parsed {
   let server: string | undefined;
   const p: Parsed = { positional: [], target: {}, server: '', rw: false, keep: false, context: CTX.BACKUP, auth: {} };
-  for (let i = 0; i < argv.length; i++) {
-    const took = parseAuthOption(argv, i, p.auth) || parseTargetOption(argv, i, p.target);
-    if (took > 0) {
-      i += took - 1;
-      continue;
-    }
-    const a = argv[i] as string;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
+  walkToolArgs(argv, p, (a, value) => {
     if (a === '--server') server = value();
     else if (a === '--rw') p.rw = true;
     else if (a === '--keep') p.keep = true;
@@ -96,7 +86,7 @@ function parse(argv: string[]): Parsed {
       p.context = ctx;
     } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
     else p.positional.push(a);
-  }
+  }, (m) => new UsageError(m));
   checkTarget(p.target);
   p.server = server ?? (p.target.kind === 'smb' ? p.target.host as string : '127.0.0.1');
   return p;

@@ -82,6 +82,12 @@ export async function impacket(req: ImpacketRequest): Promise<ImpacketResult> {
 /** impacket's DCE/RPC client driven by impacket-dcerpc.py (its request keys are listed there). */
 export const IMPACKET_DCERPC = new URL('./impacket-dcerpc.py', import.meta.url).pathname;
 
+/** The calls impacket-dcerpc.py's `cycle` makes, in order (DcerpcCycle.steps of a full cycle). */
+export const IMPACKET_CYCLE_STEPS: readonly string[] = [
+  'SetContext', 'StartShadowCopySet', 'AddToShadowCopySet', 'PrepareShadowCopySet', 'CommitShadowCopySet',
+  'ExposeShadowCopySet', 'GetShareMapping', 'RecoveryCompleteShadowCopySet', 'DeleteShareMapping',
+];
+
 export interface DcerpcCycle {
   steps: string[];
   setId: string;

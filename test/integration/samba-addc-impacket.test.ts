@@ -18,7 +18,7 @@ import { runCmd } from '../../tools/lib/run-cmd.js';
 import { AdDc, startAdDc } from '../../tools/lib/samba-addc.js';
 import { dcRegistryShares, dcSnapshotSubvolumes, dcUserSid, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
 import { DebugCapture } from '../helpers/debug-capture.js';
-import { ensureImpacket, impacketDcerpc } from '../helpers/impacket.js';
+import { ensureImpacket, IMPACKET_CYCLE_STEPS, impacketDcerpc } from '../helpers/impacket.js';
 
 const log = new DebugCapture('fsrvp:kerberos,fsrvp:authz,fsrvp:dcerpc,fsrvp:spnego,fsrvp:agent,fsrvp:auth');
 let dc: AdDc;
@@ -69,10 +69,7 @@ describe('impacket with Kerberos (GSS_NEGOTIATE) to our agent on the AD DC: a fu
         const lines = log.take();
         expect(o.ok, `${o.error}\n${o.trace}\n${lines.join('\n')}`).toBe(true);
         expect(o.version).toEqual([1, 1, 0]); // MinVersion, MaxVersion, return code
-        expect(o.cycle?.steps).toEqual([
-          'SetContext', 'StartShadowCopySet', 'AddToShadowCopySet', 'PrepareShadowCopySet', 'CommitShadowCopySet',
-          'ExposeShadowCopySet', 'GetShareMapping', 'RecoveryCompleteShadowCopySet', 'DeleteShareMapping',
-        ]);
+        expect(o.cycle?.steps).toEqual(IMPACKET_CYCLE_STEPS);
         expect(o.cycle?.shadowCopyShareName).toBe(`fsrvp_share@{${o.cycle?.copyId}}`);
         // The mapping names the share by the agent's NetBIOS name (DC1), as Samba's FSRVP server does.
         expect(o.cycle?.shareNameUNC.toLowerCase()).toBe(`\\\\${dc.names.host}\\fsrvp_share`);

@@ -14,7 +14,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/cli/agent.js';
 import { inspectMechanisms } from '../../src/cli/doctor-auth.js';
 import { mechanismProbes } from '../../src/cli/doctor-probes.js';
@@ -22,13 +22,12 @@ import { execTool } from '../../src/cli/doctor.js';
 import { runCmd } from '../../tools/lib/run-cmd.js';
 import { AdDc, startAdDc } from '../../tools/lib/samba-addc.js';
 import { dcRegistryShares, dcSnapshotSubvolumes, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
-import { DebugCapture } from '../helpers/debug-capture.js';
-import { ensureImpacket, impacketDcerpc } from '../helpers/impacket.js';
+import { AgentLog, type AgentSaid } from '../helpers/agent-log.js';
+import { ensureImpacket, IMPACKET_CYCLE_STEPS as CYCLE, impacketDcerpc } from '../helpers/impacket.js';
 
-const log = new DebugCapture('fsrvp:winbind,fsrvp:agent,fsrvp:authz');
+const log = new AgentLog('fsrvp:winbind,fsrvp:agent,fsrvp:authz');
 let dc: AdDc;
 let agent: Agent;
-const stderr: string[] = [];
 
 beforeAll(async () => {
   await ensureImpacket();
@@ -41,23 +40,15 @@ beforeAll(async () => {
       c.auth.domain = dc.names.domain;
     },
   });
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => {
-    stderr.push(a.map(String).join(' '));
-  });
   log.start();
 }, 900_000);
 afterAll(async () => {
   log.stop();
-  vi.restoreAllMocks();
   await dc?.stop();
 });
 
-const CYCLE = [
-  'SetContext', 'StartShadowCopySet', 'AddToShadowCopySet', 'PrepareShadowCopySet', 'CommitShadowCopySet',
-  'ExposeShadowCopySet', 'GetShareMapping', 'RecoveryCompleteShadowCopySet', 'DeleteShareMapping',
-];
 
-const take = (): { debug: string[]; errors: string[] } => ({ debug: log.take(), errors: stderr.splice(0) });
+const take = (): AgentSaid => log.take();
 
 describe('the agent is configured for winbind', () => {
   it('winbindd answers and the agent runs the winbind verifier', async () => {
@@ -81,8 +72,7 @@ describe('impacket RPC_C_AUTHN_WINNT to our agent, checked by winbind: a full FS
         user: user.name, password: user.password, domain: dc.names.domain, auth: 'ntlm', level: c.level,
         ...(c.via === 'tcp' ? { port: agent.tcp!.port } : { pipe: true }), cycle: { share: 'fsrvp_share' },
       });
-      const { debug, errors } = take();
-      const all = [...debug, ...errors].join('\n');
+      const { debug, errors, all } = take();
       expect(o.ok, `${o.error}\n${o.trace}\n${all}`).toBe(true);
       expect(o.version).toEqual([1, 1, 0]);
       expect(o.cycle?.steps).toEqual(CYCLE);
@@ -105,8 +95,8 @@ describe("Samba's rpcclient through the DC's smbd (NTLM on SMB and in the pipe),
         '-s', dc.clientConf, '--use-kerberos=disabled', '-U', `${dc.names.domain}\\${dc.admin.name}%${dc.admin.password}`,
         '-c', 'fss_get_sup_version;fss_is_path_sup fsrvp_share', `ncacn_np:127.0.0.1[${opt}]`,
       ], { timeoutMs: 120_000 });
-      const { debug, errors } = take();
-      const all = [r.stdout, r.stderr, ...debug, ...errors].join('\n');
+      const { debug, errors, all: said } = take();
+      const all = [r.stdout, r.stderr, said].join('\n');
       expect(r.code, all).toBe(0);
       expect(r.stdout).toContain('supports FSRVP versions from 1 to 1');
       expect(r.stdout).toContain('supports shadow copy requests');
@@ -135,8 +125,7 @@ describe('refused and denied', () => {
     const user = dc.users[1]!;
     take();
     const o = await impacketDcerpc({ user: user.name, password: user.password, domain: dc.names.domain, auth: 'ntlm', level: 'privacy', port: agent.tcp!.port, setContexts: 1 });
-    const { debug, errors } = take();
-    const all = [...debug, ...errors].join('\n');
+    const { debug, errors, all } = take();
     expect(o.ok, `${o.error}\n${all}`).toBe(true); // authenticated: the bind went through
     expect(o.version).toEqual([0, 0, 0x80070005]); // GetSupportedVersion: E_ACCESSDENIED, as Samba's
     expect(o.setContext).toEqual([0x80070005]);

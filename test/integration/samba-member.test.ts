@@ -21,7 +21,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/cli/agent.js';
 import { inspectMechanisms } from '../../src/cli/doctor-auth.js';
 import { mechanismProbes } from '../../src/cli/doctor-probes.js';
@@ -32,15 +32,14 @@ import { dcSnapshotSubvolumes } from '../../tools/lib/samba-addc-agent.js';
 import { NSS_WRAPPER } from '../../tools/lib/samba-addc-share.js';
 import { MEMBER_ADDRESS, SambaMember, startMember } from '../../tools/lib/samba-member.js';
 import { startMemberAgent } from '../../tools/lib/samba-member-agent.js';
-import { DebugCapture } from '../helpers/debug-capture.js';
-import { ensureImpacket, impacketDcerpc } from '../helpers/impacket.js';
+import { AgentLog, type AgentSaid } from '../helpers/agent-log.js';
+import { ensureImpacket, IMPACKET_CYCLE_STEPS as CYCLE, impacketDcerpc } from '../helpers/impacket.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'fsrvp.js');
 const BACKUP_OPERATORS = 'S-1-5-32-551';
 const ADMINISTRATORS = 'S-1-5-32-544';
 const GROUP = 'FSRVP Member Backup';
-const log = new DebugCapture('fsrvp:winbind,fsrvp:agent,fsrvp:authz,fsrvp:kerberos,fsrvp:auth');
-const stderr: string[] = [];
+const log = new AgentLog('fsrvp:winbind,fsrvp:agent,fsrvp:authz,fsrvp:kerberos,fsrvp:auth');
 let dc: AdDc;
 let member: SambaMember;
 let agent: Agent;
@@ -67,26 +66,14 @@ beforeAll(async () => {
     const r = await runCmd('/usr/bin/kvno', [spn], { env: { ...dc.env(rc4Ccache), KRB5_CONFIG: conf } });
     if (r.code !== 0) throw new Error(`kvno ${spn}: ${r.stderr}`);
   }
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => {
-    stderr.push(a.map(String).join(' '));
-  });
   log.start();
 }, 900_000);
 afterAll(async () => {
   log.stop();
-  vi.restoreAllMocks();
   await dc?.stop();
 });
 
-const CYCLE = [
-  'SetContext', 'StartShadowCopySet', 'AddToShadowCopySet', 'PrepareShadowCopySet', 'CommitShadowCopySet',
-  'ExposeShadowCopySet', 'GetShareMapping', 'RecoveryCompleteShadowCopySet', 'DeleteShareMapping',
-];
-const take = (): { debug: string[]; errors: string[]; all: string } => {
-  const debug = log.take();
-  const errors = stderr.splice(0);
-  return { debug, errors, all: [...debug, ...errors].join('\n') };
-};
+const take = (): AgentSaid => log.take();
 /** The agent's log line of the token a connection of `user` was authorized by, split into words. */
 const tokens = (debug: readonly string[], user: string): string[][] =>
   debug.filter((l) => new RegExp(`authenticated [^\\\\]*\\\\${user} at level \\d, token`, 'i').test(l)).map((l) => l.split(' '));
