@@ -135,10 +135,10 @@ for (const [mode, rule, global] of SETUPS) {
         expect(report.verdicts.filter((v) => v.verdict === 'different').map((v) => v.op)).toEqual(['IsPathShadowCopied']);
       }, 180_000);
 
-      it('fsrvp-fuzz server over --smb: every mutated case answered or closed, canary alive, nothing left', async () => {
+      for (const pipeMode of ['transceive', 'write-read'] as const) it(`fsrvp-fuzz server over --smb --pipe-mode ${pipeMode}: every mutated case answered or closed, canary alive, nothing left`, async () => {
         const dir = await mkdtemp(join(tmpdir(), 'fsrvp-server-fuzz-'));
         try {
-          const r = await node(FUZZ, ['server', ...smb, '--seed', '20261207', '--iterations', '300', '--batch', '50', '--timeout', '5000', '--findings', join(dir, 'f.jsonl')], h.admin.password, 120_000);
+          const r = await node(FUZZ, ['server', ...smb, '--pipe-mode', pipeMode, '--seed', '20261207', '--iterations', '300', '--batch', '50', '--timeout', '5000', '--findings', join(dir, 'f.jsonl')], h.admin.password, 120_000);
           expect(r.code, r.stdout + r.stderr).toBe(0);
           expect(r.stdout).toMatch(/fsrvp-fuzz server: smb:\/\/127\.0\.0\.1\/IPC\$\/FssagentRpc, seed 20261207, 300 cases/);
           const m = /300 cases over smb: (\w+ \d+(?:, \w+ \d+)*); (\d+) last frames completed with zero bytes, (\d+) with frag_length below 16; canary alive; 0 findings/.exec(r.stdout);
