@@ -23,8 +23,9 @@ export interface KerberosArgs {
 export class KerberosUsageError extends Error {}
 
 export const KERBEROS_HELP = `Kerberos (--auth kerberos, --auth spnego, --smb-auth kerberos|spnego):
-  --krb5-ccache FILE         credential cache with the TGT (default $KRB5CCNAME, FILE: only,
-                             else /tmp/krb5cc_<uid>); kinit fills it
+  --krb5-ccache NAME         credential cache with the TGT: a file, FILE:path, DIR:dir (the
+                             collection's primary cache) or DIR::path (default $KRB5CCNAME, else
+                             /tmp/krb5cc_<uid>); kinit fills it
   --spn SERVICE/HOST[@REALM] the DCE/RPC service principal (default host/<target host>, as
                              Windows and Samba clients ask for; also the server's machine
                              account, e.g. FS1$; --unix needs --spn)
@@ -48,7 +49,7 @@ export function parseKerberosOption(argv: readonly string[], i: number, into: Ke
   };
   switch (a) {
     case '--krb5-ccache':
-      into.krb5Ccache = value().replace(/^FILE:/, '');
+      into.krb5Ccache = value();
       return 2;
     case '--spn': {
       const v = value();

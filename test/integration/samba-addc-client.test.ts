@@ -9,11 +9,12 @@
  *   (cifs/dc1.fsrvp.test; signing required, and once encryption required), then DCE/RPC
  *   Kerberos (host/dc1.fsrvp.test) end to end to the agent behind the DC's smbd;
  * - `--auth spnego` with a ticket and -U: Kerberos is chosen (the agent logs it);
+ * - a DIR: collection made by MIT kinit -c DIR: and kswitch: the primary cache, and DIR::<file>;
  * - a wrong --spn, a missing ccache, a clock an hour off (the ccache's KDC offset) and an
  *   unreachable KDC: exit status 1 and a sentence, nothing connects.
  * Every cycle leaves no registry share and no snapshot.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCmd, type RunResult } from '../../tools/lib/run-cmd.js';
@@ -92,6 +93,42 @@ describe('fsrvp --auth kerberos against the AD DC: a full cycle', () => {
     });
     expect(r.stderr).toContain('DCE/RPC: SPNEGO with Kerberos (host/dc1.fsrvp.test@FSRVP.TEST)');
     expect(lines.some((l) => /chose 1\.2\.840\.113554\.1\.2\.2/.test(l)), lines.join('\n')).toBe(true);
+  }, 180_000);
+});
+
+describe('a DIR: credential cache collection (MIT kinit -c DIR:)', () => {
+  it('KRB5CCNAME=DIR:<dir> reads the primary cache kinit made; --krb5-ccache DIR::<file> names one cache', async () => {
+    const user = dc.users[0]!;
+    const coll = join(dc.root, 'ccache', 'collection');
+    // MIT creates the directory and its primary file ("tkt"); a second kinit into a new
+    // subsidiary and kswitch make that one the primary.
+    const kinit = async (name: string): Promise<void> => {
+      const r = await runCmd('/usr/bin/kinit', ['-c', name, `${user.name}@${dc.realm}`], { input: `${user.password}\n`, env: { ...env, KRB5CCNAME: `DIR:${coll}` } });
+      expect(r.code, r.stderr).toBe(0);
+    };
+    await kinit(`DIR:${coll}`);
+    expect((await readFile(join(coll, 'primary'), 'utf8')).trim()).toBe('tkt');
+    await expectCycle(['--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos', '--level', 'privacy'], { ...env, KRB5CCNAME: `DIR:${coll}` });
+    await kinit(`DIR::${join(coll, 'tktSecond')}`);
+    const sw = await runCmd('/usr/bin/kswitch', ['-c', `DIR::${join(coll, 'tktSecond')}`], { env: { ...env, KRB5CCNAME: `DIR:${coll}` } });
+    expect(sw.code, sw.stderr).toBe(0);
+    expect((await readFile(join(coll, 'primary'), 'utf8')).trim()).toBe('tktSecond');
+    const version = (e: NodeJS.ProcessEnv, extra: readonly string[] = []): Promise<RunResult> =>
+      fsrvp(['version', '--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos', ...extra], e);
+    const first = ['--krb5-ccache', `DIR::${join(coll, 'tkt')}`];
+    const r = await version(env, first);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/GetSupportedVersion: ZERO\s+min 1 max 1/);
+    // With the first cache gone, DIR: still works (the primary is tktSecond) and DIR::…/tkt not.
+    await rm(join(coll, 'tkt'));
+    const primary = await version({ ...env, KRB5CCNAME: `DIR:${coll}` });
+    expect(primary.code, primary.stdout + primary.stderr).toBe(0);
+    const gone = await version(env, first);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain(`no credential cache ${join(coll, 'tkt')} (run kinit first)`);
+    const v = await fsrvp(['version', '--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos'], { ...env, KRB5CCNAME: `KEYRING:persistent:0` });
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/KEYRING: caches are not files; only FILE: and DIR: caches can be read/);
   }, 180_000);
 });
 

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuthUsageError, clientSecurity } from '../../src/cli/credentials.js';
-import { ccachePath, encodeCcache, findTgt, isConfigEntry, parseCcache, type Ccache, type CcacheCredential } from '../../src/security/kerberos/ccache.js';
+import { encodeCcache, findTgt, isConfigEntry, parseCcache, type Ccache, type CcacheCredential } from '../../src/security/kerberos/ccache.js';
+import { ccacheFile, ccachePath } from '../../src/security/kerberos/ccache-name.js';
 import { acquireServiceTicket } from '../../src/security/kerberos/client-ticket.js';
 import { KerberosClientError } from '../../src/security/kerberos/kdc-transport.js';
 import { kdcsForRealm, loadKrb5Conf, realmForHost } from '../../src/security/kerberos/krb5-conf.js';
@@ -110,9 +111,34 @@ describe('acquireServiceTicket: what goes wrong, in words', () => {
     const e = await failure(acquireServiceTicket({ spn: 'host/fs.example.com', ccache: join(dir, 'nope'), env }));
     expect(e.code).toBe('ccache');
     expect(e.message).toMatch(/no credential cache .*nope \(run kinit first\)/);
-    expect(() => ccachePath({ KRB5CCNAME: 'KEYRING:persistent:0' })).toThrow(/only FILE: credential caches/);
-    expect(ccachePath({ KRB5CCNAME: 'FILE:/x/y' })).toBe('/x/y');
-    expect(ccachePath({}, 1234)).toBe('/tmp/krb5cc_1234');
+    await expect(ccachePath({ KRB5CCNAME: 'KEYRING:persistent:0' })).rejects.toThrow(/KEYRING: caches are not files; only FILE: and DIR: caches can be read/);
+    await expect(ccachePath({ KRB5CCNAME: 'KCM:' })).rejects.toThrow(/KCM: caches are not files/);
+    expect(await ccachePath({ KRB5CCNAME: 'FILE:/x/y' })).toBe('/x/y');
+    expect(await ccachePath({ KRB5CCNAME: '/x/z' })).toBe('/x/z');
+    expect(await ccachePath({}, 1234)).toBe('/tmp/krb5cc_1234');
+  });
+
+  it('DIR: collections: the primary cache, "tkt" without a primary file, DIR::path, and bad primary files', async () => {
+    const coll = join(dir, 'collection');
+    mkdirSync(coll);
+    expect(await ccacheFile(`DIR:${coll}`)).toBe(join(coll, 'tkt'));
+    writeFileSync(join(coll, 'primary'), 'tktAbC123\n');
+    expect(await ccacheFile(`DIR:${coll}`)).toBe(join(coll, 'tktAbC123'));
+    expect(await ccachePath({ KRB5CCNAME: `DIR:${coll}` })).toBe(join(coll, 'tktAbC123'));
+    expect(await ccacheFile(`DIR::${coll}/tktOther`)).toBe(join(coll, 'tktOther'));
+    await expect(ccacheFile(`DIR::${coll}/krb5cc`)).rejects.toThrow(/a DIR:: cache is a file whose name begins with "tkt"/);
+    await expect(ccacheFile('DIR::tkt')).rejects.toThrow(/in its collection directory/);
+    await expect(ccacheFile('DIR:')).rejects.toThrow(/DIR: needs a directory/);
+    for (const bad of ['../etc/passwd\n', 'tkt/../x\n', 'tkt', 'krb5cc\n', '']) {
+      writeFileSync(join(coll, 'primary'), bad);
+      await expect(ccacheFile(`DIR:${coll}`), JSON.stringify(bad)).rejects.toThrow(/does not name a cache file/);
+    }
+    writeFileSync(join(dir, 'plainfile'), 'x');
+    await expect(ccacheFile(`DIR:${join(dir, 'plainfile')}`)).rejects.toThrow(/is not a directory/);
+    // acquireServiceTicket reads the primary cache of a collection given as --krb5-ccache.
+    writeFileSync(join(coll, 'primary'), 'tktAbC123\n');
+    const e = await failure(acquireServiceTicket({ spn: 'host/fs.example.com', ccache: `DIR:${coll}`, env }));
+    expect(e.message).toMatch(new RegExp(`no credential cache ${join(coll, 'tktAbC123')} \\(run kinit first\\)`));
   });
 
   it('an expired TGT; a TGT of another realm', async () => {

@@ -14,8 +14,7 @@
  * Entries whose server realm is "X-CACHECONF:" are configuration (krb5_ccache_conf_data), not
  * tickets.
  *
- * Where the cache is: KRB5CCNAME ("FILE:path" or a bare path; other types — DIR:, KEYRING:,
- * KCM:, MEMORY: — are refused with a message), else /tmp/krb5cc_<uid>, as MIT's default.
+ * Which file a cache name (KRB5CCNAME, --krb5-ccache) means: ccache-name.ts (FILE: and DIR:).
  */
 import { readFile } from 'node:fs/promises';
 
@@ -251,16 +250,6 @@ export function encodeCcache(cc: Ccache): Uint8Array {
     w.counted(c.secondTicket);
   }
   return w.done();
-}
-
-/** The cache file `KRB5CCNAME` (or MIT's default /tmp/krb5cc_<uid>) names. Throws CcacheError for non-file types. */
-export function ccachePath(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0): string {
-  const name = env.KRB5CCNAME;
-  if (name === undefined || name === '') return `/tmp/krb5cc_${uid}`;
-  const m = /^([A-Za-z]+):(.*)$/.exec(name);
-  if (m === null) return name;
-  if (m[1]!.toUpperCase() === 'FILE') return m[2]!;
-  throw new CcacheError(-1, `KRB5CCNAME=${name}: only FILE: credential caches are supported (give --krb5-ccache FILE, or kinit -c FILE:/path)`);
 }
 
 /** Reads and decodes a cache file; a missing file is a CcacheError saying to run kinit. */

@@ -10,7 +10,8 @@
  * `spnFor(server)` makes host/<server>.
  */
 import createDebug from 'debug';
-import { ccachePath, CcacheError, findCredential, findTgt, principalString, readCcache } from './ccache.js';
+import { ccacheFile, ccachePath } from './ccache-name.js';
+import { CcacheError, findCredential, findTgt, principalString, readCcache } from './ccache.js';
 import { requestServiceTicket, ticketOf, type ServiceTicket } from './kdc-client.js';
 import { KerberosClientError } from './kdc-transport.js';
 import { kdcsForRealm, loadKrb5Conf, parseKdcAddress, realmForHost, type KdcAddress, type Krb5Conf } from './krb5-conf.js';
@@ -20,7 +21,7 @@ const log = createDebug('fsrvp:kerberos:client');
 export interface TicketRequest {
   /** Service principal: "host/fs.example.com" or with "@REALM". */
   readonly spn: string;
-  /** Cache file; default KRB5CCNAME, else /tmp/krb5cc_<uid>. */
+  /** Cache name (FILE:path, DIR:dir, DIR::path or a path); default KRB5CCNAME, else /tmp/krb5cc_<uid>. */
   readonly ccache?: string;
   /** Realm of the service (and of the TGT used); default as above. */
   readonly realm?: string;
@@ -64,7 +65,7 @@ export async function acquireServiceTicket(o: TicketRequest): Promise<ServiceTic
   let path: string;
   let cc;
   try {
-    path = o.ccache ?? ccachePath(env);
+    path = o.ccache !== undefined ? await ccacheFile(o.ccache) : await ccachePath(env);
     cc = await readCcache(path);
   } catch (e) {
     if (e instanceof CcacheError) throw new KerberosClientError('ccache', e.message);
