@@ -27,7 +27,7 @@ describe('client authentication options', () => {
   it('refuses unknown mechanisms and levels, and a missing value', () => {
     expect(() => parse(['--auth', 'gssapi'])).toThrow(AuthUsageError);
     expect(parse(['--auth', 'kerberos', '--spn', 'host/fs.example.com', '--kdc', 'kdc:88', '--realm', 'EXAMPLE.COM', '--krb5-ccache', 'FILE:/c', '--smb-auth', 'kerberos'])).toEqual({
-      mechanism: 'kerberos', spn: 'host/fs.example.com', kdc: 'kdc:88', realm: 'EXAMPLE.COM', krb5Ccache: '/c', smbAuth: 'kerberos',
+      mechanism: 'kerberos', spn: 'host/fs.example.com', kdc: 'kdc:88', realm: 'EXAMPLE.COM', krb5Ccache: 'FILE:/c', smbAuth: 'kerberos',
     });
     expect(() => parse(['--spn', 'host/'])).toThrow(/SERVICE\/HOST/);
     expect(() => parse(['--spn', 'a b'])).toThrow(/SERVICE\/HOST/);
