@@ -24,7 +24,8 @@ export class KerberosUsageError extends Error {}
 
 export const KERBEROS_HELP = `Kerberos (--auth kerberos, --auth spnego, --smb-auth kerberos|spnego):
   --krb5-ccache NAME         credential cache with the TGT: a file, FILE:path, DIR:dir (the
-                             collection's primary cache) or DIR::path (default $KRB5CCNAME, else
+                             collection's primary cache), DIR::path, or KCM: / KCM:name (the
+                             KCM daemon; kcm_socket in krb5.conf) (default $KRB5CCNAME, else
                              /tmp/krb5cc_<uid>); kinit fills it
   --spn SERVICE/HOST[@REALM] the DCE/RPC service principal (default host/<target host>, as
                              Windows and Samba clients ask for; also the server's machine

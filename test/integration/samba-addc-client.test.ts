@@ -10,6 +10,7 @@
  *   Kerberos (host/dc1.fsrvp.test) end to end to the agent behind the DC's smbd;
  * - `--auth spnego` with a ticket and -U: Kerberos is chosen (the agent logs it);
  * - a DIR: collection made by MIT kinit -c DIR: and kswitch: the primary cache, and DIR::<file>;
+ * - a KCM: cache kept by a private Heimdal kcm (tools/lib/kcm-daemon.ts), filled by MIT kinit;
  * - a wrong --spn, a missing ccache, a clock an hour off (the ccache's KDC offset) and an
  *   unreachable KDC: exit status 1 and a sentence, nothing connects.
  * Every cycle leaves no registry share and no snapshot.
@@ -21,6 +22,7 @@ import { runCmd, type RunResult } from '../../tools/lib/run-cmd.js';
 import { AdDc, startAdDc } from '../../tools/lib/samba-addc.js';
 import { dcRegistryShares, dcSnapshotSubvolumes, dcUserSid, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
 import { hostsEnv } from '../../tools/lib/samba-addc-share.js';
+import { startKcm } from '../../tools/lib/kcm-daemon.js';
 import { DebugCapture } from '../helpers/debug-capture.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'fsrvp.js');
@@ -128,7 +130,37 @@ describe('a DIR: credential cache collection (MIT kinit -c DIR:)', () => {
     expect(gone.stderr).toContain(`no credential cache ${join(coll, 'tkt')} (run kinit first)`);
     const v = await fsrvp(['version', '--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos'], { ...env, KRB5CCNAME: `KEYRING:persistent:0` });
     expect(v.code).toBe(1);
-    expect(v.stderr).toMatch(/KEYRING: caches are not files; only FILE: and DIR: caches can be read/);
+    expect(v.stderr).toMatch(/KEYRING: caches cannot be read here; only FILE:, DIR: and KCM: caches can/);
+  }, 180_000);
+});
+
+describe('a KCM: credential cache (Heimdal kcm, MIT kinit)', () => {
+  it('KRB5CCNAME=KCM: (the default cache) and --krb5-ccache KCM:<name> run a cycle; a missing cache and daemon say so', async () => {
+    const user = dc.users[0]!;
+    const kcm = await startKcm(join(dc.root, 'kcm-run'));
+    try {
+      const conf = join(dc.root, 'krb5-kcm.conf');
+      await writeFile(conf, (await readFile(dc.krb5Conf, 'utf8')).replace('[libdefaults]\n', `[libdefaults]\n  kcm_socket = ${kcm.socket}\n`));
+      const kenv = { ...env, KRB5_CONFIG: conf, KRB5CCNAME: 'KCM:' };
+      const ki = await runCmd('/usr/bin/kinit', [`${user.name}@${dc.realm}`], { input: `${user.password}\n`, env: kenv });
+      expect(ki.code, ki.stderr).toBe(0);
+      const kl = await runCmd('/usr/bin/klist', [], { env: kenv });
+      const name = /^Ticket cache: (KCM:\S+)$/m.exec(kl.stdout)?.[1];
+      expect(name, kl.stdout + kl.stderr).toBeDefined();
+      await expectCycle(['--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos', '--level', 'privacy'], kenv);
+      const named = await fsrvp(['version', '--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos', '--krb5-ccache', name!], { ...kenv, KRB5CCNAME: '/nonexistent' });
+      expect(named.code, named.stdout + named.stderr).toBe(0);
+      expect(named.stdout).toMatch(/GetSupportedVersion: ZERO\s+min 1 max 1/);
+      const missing = await fsrvp(['version', '--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos', '--krb5-ccache', `${name!}:nosuch`], kenv);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(`no credential cache ${name!}:nosuch (run kinit first)`);
+      await kcm.stop();
+      const gone = await fsrvp(['version', '--tcp', `${dc.fqdn}:${port}`, '--auth', 'kerberos'], kenv);
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toContain(`no KCM daemon at ${kcm.socket} (start kcm or sssd-kcm, or set kcm_socket`);
+    } finally {
+      await kcm.stop();
+    }
   }, 180_000);
 });
 

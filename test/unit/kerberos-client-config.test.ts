@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuthUsageError, clientSecurity } from '../../src/cli/credentials.js';
 import { encodeCcache, findTgt, isConfigEntry, parseCcache, type Ccache, type CcacheCredential } from '../../src/security/kerberos/ccache.js';
-import { ccacheFile, ccachePath } from '../../src/security/kerberos/ccache-name.js';
+import { ccacheName, locateCcache } from '../../src/security/kerberos/ccache-name.js';
 import { acquireServiceTicket } from '../../src/security/kerberos/client-ticket.js';
 import { KerberosClientError } from '../../src/security/kerberos/kdc-transport.js';
 import { kdcsForRealm, loadKrb5Conf, realmForHost } from '../../src/security/kerberos/krb5-conf.js';
@@ -111,20 +111,28 @@ describe('acquireServiceTicket: what goes wrong, in words', () => {
     const e = await failure(acquireServiceTicket({ spn: 'host/fs.example.com', ccache: join(dir, 'nope'), env }));
     expect(e.code).toBe('ccache');
     expect(e.message).toMatch(/no credential cache .*nope \(run kinit first\)/);
-    await expect(ccachePath({ KRB5CCNAME: 'KEYRING:persistent:0' })).rejects.toThrow(/KEYRING: caches are not files; only FILE: and DIR: caches can be read/);
-    await expect(ccachePath({ KRB5CCNAME: 'KCM:' })).rejects.toThrow(/KCM: caches are not files/);
-    expect(await ccachePath({ KRB5CCNAME: 'FILE:/x/y' })).toBe('/x/y');
-    expect(await ccachePath({ KRB5CCNAME: '/x/z' })).toBe('/x/z');
-    expect(await ccachePath({}, 1234)).toBe('/tmp/krb5cc_1234');
+    await expect(locateCcache('KEYRING:persistent:0')).rejects.toThrow(/KEYRING: caches cannot be read here; only FILE:, DIR: and KCM: caches can/);
+    await expect(locateCcache('MEMORY:x')).rejects.toThrow(/MEMORY: caches cannot be read here/);
+    expect(await locateCcache('FILE:/x/y')).toEqual({ kind: 'file', path: '/x/y' });
+    expect(await locateCcache('/x/z')).toEqual({ kind: 'file', path: '/x/z' });
+    expect(await locateCcache('KCM:')).toEqual({ kind: 'kcm', residual: '' });
+    expect(await locateCcache('kcm:0:12')).toEqual({ kind: 'kcm', residual: '0:12' });
+    expect(ccacheName(undefined, {}, 1234)).toBe('/tmp/krb5cc_1234');
+    expect(ccacheName(undefined, { KRB5CCNAME: 'DIR:/d' })).toBe('DIR:/d');
+    expect(ccacheName('FILE:/given', { KRB5CCNAME: 'DIR:/d' })).toBe('FILE:/given');
   });
 
   it('DIR: collections: the primary cache, "tkt" without a primary file, DIR::path, and bad primary files', async () => {
+    const ccacheFile = async (name: string): Promise<string> => {
+      const l = await locateCcache(name);
+      if (l.kind !== 'file') throw new Error(`${name} is not a file cache`);
+      return l.path;
+    };
     const coll = join(dir, 'collection');
     mkdirSync(coll);
     expect(await ccacheFile(`DIR:${coll}`)).toBe(join(coll, 'tkt'));
     writeFileSync(join(coll, 'primary'), 'tktAbC123\n');
     expect(await ccacheFile(`DIR:${coll}`)).toBe(join(coll, 'tktAbC123'));
-    expect(await ccachePath({ KRB5CCNAME: `DIR:${coll}` })).toBe(join(coll, 'tktAbC123'));
     expect(await ccacheFile(`DIR::${coll}/tktOther`)).toBe(join(coll, 'tktOther'));
     await expect(ccacheFile(`DIR::${coll}/krb5cc`)).rejects.toThrow(/a DIR:: cache is a file whose name begins with "tkt"/);
     await expect(ccacheFile('DIR::tkt')).rejects.toThrow(/in its collection directory/);

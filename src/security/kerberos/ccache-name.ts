@@ -5,13 +5,16 @@
  *  - DIR:dir, a cache collection: its primary cache, the file in `dir` that the first line of
  *    `dir/primary` names (a name beginning with "tkt", no slash); "tkt" when there is no
  *    primary file yet (the one MIT's kinit then creates);
- *  - DIR::path, one cache of a collection: that file (its name begins with "tkt").
- * Other types (KEYRING:, KCM:, MEMORY:, API:) live outside the filesystem: a CcacheError says
- * how to get a file cache instead. No name (KRB5CCNAME unset) is MIT's default /tmp/krb5cc_<uid>.
+ *  - DIR::path, one cache of a collection: that file (its name begins with "tkt");
+ *  - KCM: or KCM:name, a cache kept by the KCM daemon (ccache-kcm.ts).
+ * Other types (KEYRING:, MEMORY:, API:) are a CcacheError saying how to get a file cache
+ * instead. No name (KRB5CCNAME unset) is MIT's default /tmp/krb5cc_<uid>.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CcacheError } from './ccache.js';
+import { CcacheError, readCcache, type Ccache } from './ccache.js';
+import { DEFAULT_KCM_SOCKET, readKcmCcache } from './ccache-kcm.js';
+import type { Krb5Conf } from './krb5-conf.js';
 
 const SUBSIDIARY = /^tkt[^/\\]*$/;
 
@@ -34,12 +37,19 @@ async function primaryOf(name: string, dir: string): Promise<string> {
   return join(dir, first);
 }
 
-/** The cache file that `name` (a KRB5CCNAME value) means; CcacheError for other cache types. */
-export async function ccacheFile(name: string): Promise<string> {
+export type CcacheLocation = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'kcm'; readonly residual: string };
+
+/** Where the cache `name` (a KRB5CCNAME value) is; CcacheError for other cache types. */
+export async function locateCcache(name: string): Promise<CcacheLocation> {
   const m = /^([A-Za-z]+):(.*)$/s.exec(name);
-  if (m === null) return name;
+  if (m === null) return { kind: 'file', path: name };
   const type = m[1]!.toUpperCase();
   const rest = m[2]!;
+  if (type === 'KCM') return { kind: 'kcm', residual: rest };
+  return { kind: 'file', path: await fileOf(name, type, rest) };
+}
+
+async function fileOf(name: string, type: string, rest: string): Promise<string> {
   if (type === 'FILE') return rest;
   if (type === 'DIR') {
     if (rest.startsWith(':')) {
@@ -50,11 +60,23 @@ export async function ccacheFile(name: string): Promise<string> {
     if (rest === '') throw refuse(name, 'DIR: needs a directory');
     return primaryOf(name, rest);
   }
-  throw refuse(name, `${type}: caches are not files; only FILE: and DIR: caches can be read (kinit -c FILE:/path, or --krb5-ccache FILE)`);
+  throw refuse(name, `${type}: caches cannot be read here; only FILE:, DIR: and KCM: caches can (kinit -c FILE:/path, or --krb5-ccache FILE)`);
 }
 
-/** The cache file `KRB5CCNAME` names (ccacheFile), or MIT's default /tmp/krb5cc_<uid>. */
-export function ccachePath(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0): Promise<string> {
-  const name = env.KRB5CCNAME;
-  return name === undefined || name === '' ? Promise.resolve(`/tmp/krb5cc_${uid}`) : ccacheFile(name);
+/** The cache name in force: `name`, else KRB5CCNAME, else MIT's default /tmp/krb5cc_<uid>. */
+export function ccacheName(name: string | undefined, env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0): string {
+  if (name !== undefined && name !== '') return name;
+  const fromEnv = env.KRB5CCNAME;
+  return fromEnv === undefined || fromEnv === '' ? `/tmp/krb5cc_${uid}` : fromEnv;
+}
+
+/**
+ * Reads the cache `name` means (locateCcache): a file, or from the KCM daemon at krb5.conf's
+ * kcm_socket. `where` names it for messages (the file, or KCM:<cache name>).
+ */
+export async function loadCcache(name: string, conf: () => Promise<Krb5Conf>): Promise<{ where: string; ccache: Ccache }> {
+  const loc = await locateCcache(name);
+  if (loc.kind === 'file') return { where: loc.path, ccache: await readCcache(loc.path) };
+  const kcm = await readKcmCcache(loc.residual, (await conf()).kcmSocket ?? DEFAULT_KCM_SOCKET);
+  return { where: kcm.displayName, ccache: kcm.ccache };
 }

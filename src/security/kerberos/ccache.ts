@@ -60,7 +60,7 @@ export class CcacheError extends Error {
 }
 
 const MAX_COMPONENTS = 64;
-const MAX_CREDENTIALS = 4096;
+export const MAX_CREDENTIALS = 4096;
 export const CONF_REALM = 'X-CACHECONF:';
 
 class Reader {
@@ -162,6 +162,22 @@ function readCredential(r: Reader, version: 3 | 4): CcacheCredential {
     client, server, key: { etype, key }, authtime, starttime, endtime, renewTill, isSkey: skey === 1, ticketFlags,
     addresses, authdata, ticket, secondTicket,
   };
+}
+
+/** Decodes exactly one principal as the v4 FILE format (and KCM) marshals it. Throws only CcacheError. */
+export function parsePrincipal(data: Uint8Array): CcachePrincipal {
+  const r = new Reader(data);
+  const p = readPrincipal(r, 'principal');
+  if (r.left() > 0) throw new CcacheError(r.off, `${r.left()} bytes after the principal`);
+  return p;
+}
+
+/** Decodes exactly one credential as the v4 FILE format (and KCM) marshals it. Throws only CcacheError. */
+export function parseCredential(data: Uint8Array): CcacheCredential {
+  const r = new Reader(data);
+  const c = readCredential(r, 4);
+  if (r.left() > 0) throw new CcacheError(r.off, `${r.left()} bytes after the credential`);
+  return c;
 }
 
 /** Decodes a FILE: credential cache. Throws only CcacheError. */

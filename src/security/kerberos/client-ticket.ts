@@ -10,8 +10,8 @@
  * `spnFor(server)` makes host/<server>.
  */
 import createDebug from 'debug';
-import { ccacheFile, ccachePath } from './ccache-name.js';
-import { CcacheError, findCredential, findTgt, principalString, readCcache } from './ccache.js';
+import { ccacheName, loadCcache } from './ccache-name.js';
+import { CcacheError, findCredential, findTgt, principalString } from './ccache.js';
 import { requestServiceTicket, ticketOf, type ServiceTicket } from './kdc-client.js';
 import { KerberosClientError } from './kdc-transport.js';
 import { kdcsForRealm, loadKrb5Conf, parseKdcAddress, realmForHost, type KdcAddress, type Krb5Conf } from './krb5-conf.js';
@@ -21,7 +21,7 @@ const log = createDebug('fsrvp:kerberos:client');
 export interface TicketRequest {
   /** Service principal: "host/fs.example.com" or with "@REALM". */
   readonly spn: string;
-  /** Cache name (FILE:path, DIR:dir, DIR::path or a path); default KRB5CCNAME, else /tmp/krb5cc_<uid>. */
+  /** Cache name (FILE:path, DIR:dir, DIR::path, KCM:[name] or a path); default KRB5CCNAME, else /tmp/krb5cc_<uid>. */
   readonly ccache?: string;
   /** Realm of the service (and of the TGT used); default as above. */
   readonly realm?: string;
@@ -62,18 +62,17 @@ async function kdcList(realm: string, o: TicketRequest, conf: () => Promise<Krb5
 /** The service ticket for `o.spn` (from the cache, or from the KDC); KerberosClientError when impossible. */
 export async function acquireServiceTicket(o: TicketRequest): Promise<ServiceTicket> {
   const env = o.env ?? process.env;
+  let loaded: Promise<Krb5Conf> | undefined;
+  const conf = (): Promise<Krb5Conf> => (loaded ??= loadKrb5Conf(env));
   let path: string;
   let cc;
   try {
-    path = o.ccache !== undefined ? await ccacheFile(o.ccache) : await ccachePath(env);
-    cc = await readCcache(path);
+    ({ where: path, ccache: cc } = await loadCcache(ccacheName(o.ccache, env), conf));
   } catch (e) {
     if (e instanceof CcacheError) throw new KerberosClientError('ccache', e.message);
     throw e;
   }
   const spn = parseSpn(o.spn);
-  let loaded: Promise<Krb5Conf> | undefined;
-  const conf = (): Promise<Krb5Conf> => (loaded ??= loadKrb5Conf(env));
   const host = spn.components[1];
   const realm = spn.realm ?? o.realm ?? (host !== undefined ? realmForHost(await conf(), host) : undefined) ?? cc.principal.realm;
   const offsetMs = cc.kdcOffset ? cc.kdcOffset.seconds * 1000 + Math.floor(cc.kdcOffset.microseconds / 1000) : 0;

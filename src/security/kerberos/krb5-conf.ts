@@ -1,6 +1,6 @@
 /**
  * The little of krb5.conf (MIT's profile format) our Kerberos client reads: `[libdefaults]
- * default_realm`, each realm's `kdc` entries in `[realms]`, the `[domain_realm]` mapping, and
+ * default_realm` and `kcm_socket`, each realm's `kdc` entries in `[realms]`, the `[domain_realm]` mapping, and
  * `include FILE` / `includedir DIR` lines:
  *
  *     include /etc/krb5.conf.d/site.conf
@@ -27,6 +27,8 @@ import { join } from 'node:path';
 
 export interface Krb5Conf {
   readonly defaultRealm?: string;
+  /** [libdefaults] kcm_socket: the KCM daemon's socket (KCM: caches). */
+  readonly kcmSocket?: string;
   /** Realm (as written) -> its kdc entries, in order. */
   readonly kdcs: ReadonlyMap<string, readonly string[]>;
   /** [domain_realm]: host name or ".domain" (lower case) -> realm, first entry winning. */
@@ -49,6 +51,7 @@ const MAX_ENTRIES = 256;
 export function parseKrb5Conf(text: string): Krb5ConfText {
   let section = '';
   let defaultRealm: string | undefined;
+  let kcmSocket: string | undefined;
   const kdcs = new Map<string, string[]>();
   const domainRealm = new Map<string, string>();
   const includes: Array<{ kind: 'file' | 'dir'; path: string }> = [];
@@ -82,6 +85,7 @@ export function parseKrb5Conf(text: string): Krb5ConfText {
     }
     if (value.endsWith('*')) value = value.slice(0, -1).trim(); // "final" marker
     if (section === 'libdefaults' && stack.length === 0 && key === 'default_realm') defaultRealm ??= value;
+    if (section === 'libdefaults' && stack.length === 0 && key === 'kcm_socket' && value !== '') kcmSocket ??= value;
     if (section === 'realms' && stack.length === 1 && key === 'kdc' && value !== '') {
       const realm = stack[0]!;
       const list = kdcs.get(realm) ?? [];
@@ -93,7 +97,7 @@ export function parseKrb5Conf(text: string): Krb5ConfText {
       if (!domainRealm.has(k)) domainRealm.set(k, value);
     }
   }
-  return { ...(defaultRealm !== undefined ? { defaultRealm } : {}), kdcs, domainRealm, includes };
+  return { ...(defaultRealm !== undefined ? { defaultRealm } : {}), ...(kcmSocket !== undefined ? { kcmSocket } : {}), kdcs, domainRealm, includes };
 }
 
 /** `host`, `host:port`, `[v6]` or `[v6]:port` (default port 88); undefined when malformed. */
@@ -147,6 +151,7 @@ const INCLUDEDIR_NAME = /^([A-Za-z0-9_-]+|.*\.conf)$/;
 /** Reads and merges the files in force and what they include (missing ones are skipped; earlier values win). */
 export async function loadKrb5Conf(env: NodeJS.ProcessEnv = process.env): Promise<Krb5Conf> {
   let defaultRealm: string | undefined;
+  let kcmSocket: string | undefined;
   const kdcs = new Map<string, string[]>();
   const domainRealm = new Map<string, string>();
   const seen = new Set<string>();
@@ -161,6 +166,7 @@ export async function loadKrb5Conf(env: NodeJS.ProcessEnv = process.env): Promis
     }
     const c = parseKrb5Conf(text);
     defaultRealm ??= c.defaultRealm;
+    kcmSocket ??= c.kcmSocket;
     for (const [r, l] of c.kdcs) {
       const have = kdcs.get(r) ?? [];
       kdcs.set(r, [...have, ...l.filter((k) => !have.includes(k))]);
@@ -176,5 +182,5 @@ export async function loadKrb5Conf(env: NodeJS.ProcessEnv = process.env): Promis
     }
   };
   for (const p of krb5ConfPaths(env)) await visit(p, 0);
-  return { ...(defaultRealm !== undefined ? { defaultRealm } : {}), kdcs, domainRealm };
+  return { ...(defaultRealm !== undefined ? { defaultRealm } : {}), ...(kcmSocket !== undefined ? { kcmSocket } : {}), kdcs, domainRealm };
 }
