@@ -22,7 +22,7 @@ import { execTool } from '../../src/cli/doctor.js';
 import { runCmd } from '../../tools/lib/run-cmd.js';
 import { AdDc, startAdDc } from '../../tools/lib/samba-addc.js';
 import { dcRegistryShares, dcSnapshotSubvolumes, startDcAgent } from '../../tools/lib/samba-addc-agent.js';
-import { AgentLog, type AgentSaid } from '../helpers/agent-log.js';
+import { AgentLog } from '../helpers/agent-log.js';
 import { ensureImpacket, IMPACKET_CYCLE_STEPS as CYCLE, impacketDcerpc } from '../helpers/impacket.js';
 
 const log = new AgentLog('fsrvp:winbind,fsrvp:agent,fsrvp:authz');
@@ -48,8 +48,6 @@ afterAll(async () => {
 });
 
 
-const take = (): AgentSaid => log.take();
-
 describe('the agent is configured for winbind', () => {
   it('winbindd answers and the agent runs the winbind verifier', async () => {
     expect((await runCmd('/usr/bin/wbinfo', ['--ping'])).code).toBe(0);
@@ -67,12 +65,12 @@ describe('impacket RPC_C_AUTHN_WINNT to our agent, checked by winbind: a full FS
   for (const c of cases) {
     it(`${c.who} ${c.via === 'tcp' ? 'over ncacn_ip_tcp:127.0.0.1' : 'over ncacn_np through the DC smbd'} at ${c.level}`, async () => {
       const user = c.who === 'Administrator' ? dc.admin : dc.users[0]!;
-      take();
+      log.take();
       const o = await impacketDcerpc({
         user: user.name, password: user.password, domain: dc.names.domain, auth: 'ntlm', level: c.level,
         ...(c.via === 'tcp' ? { port: agent.tcp!.port } : { pipe: true }), cycle: { share: 'fsrvp_share' },
       });
-      const { debug, errors, all } = take();
+      const { debug, errors, all } = log.take();
       expect(o.ok, `${o.error}\n${o.trace}\n${all}`).toBe(true);
       expect(o.version).toEqual([1, 1, 0]);
       expect(o.cycle?.steps).toEqual(CYCLE);
@@ -90,12 +88,12 @@ describe('impacket RPC_C_AUTHN_WINNT to our agent, checked by winbind: a full FS
 describe("Samba's rpcclient through the DC's smbd (NTLM on SMB and in the pipe), checked by winbind", () => {
   for (const opt of ['sign,ntlm', 'seal,spnego']) {
     it(`rpcclient ncacn_np:127.0.0.1[${opt}] as the Administrator`, async () => {
-      take();
+      log.take();
       const r = await runCmd('/usr/bin/rpcclient', [
         '-s', dc.clientConf, '--use-kerberos=disabled', '-U', `${dc.names.domain}\\${dc.admin.name}%${dc.admin.password}`,
         '-c', 'fss_get_sup_version;fss_is_path_sup fsrvp_share', `ncacn_np:127.0.0.1[${opt}]`,
       ], { timeoutMs: 120_000 });
-      const { debug, errors, all: said } = take();
+      const { debug, errors, all: said } = log.take();
       const all = [r.stdout, r.stderr, said].join('\n');
       expect(r.code, all).toBe(0);
       expect(r.stdout).toContain('supports FSRVP versions from 1 to 1');
@@ -110,22 +108,22 @@ describe("Samba's rpcclient through the DC's smbd (NTLM on SMB and in the pipe),
 
 describe('refused and denied', () => {
   it('a wrong password is refused by winbind, logged, and runs no call', async () => {
-    take();
+    log.take();
     for (const level of ['integrity', 'privacy'] as const) {
       const o = await impacketDcerpc({ user: dc.admin.name, password: 'not-the-password-1', domain: dc.names.domain, auth: 'ntlm', level, port: agent.tcp!.port });
       expect(o.ok).toBe(false);
       expect(o.version).toBeUndefined();
     }
-    const { errors } = take();
+    const { errors } = log.take();
     const refused = errors.filter((l) => new RegExp(`authentication \\(auth_type 10\\) refused: NTLMSSP: winbind refused ${dc.names.domain}\\\\Administrator: `).test(l));
     expect(refused, errors.join('\n')).toHaveLength(2);
   }, 120_000);
 
   it('a domain user in neither group authenticates and is denied at authz (E_ACCESSDENIED)', async () => {
     const user = dc.users[1]!;
-    take();
+    log.take();
     const o = await impacketDcerpc({ user: user.name, password: user.password, domain: dc.names.domain, auth: 'ntlm', level: 'privacy', port: agent.tcp!.port, setContexts: 1 });
-    const { debug, errors, all } = take();
+    const { debug, errors, all } = log.take();
     expect(o.ok, `${o.error}\n${all}`).toBe(true); // authenticated: the bind went through
     expect(o.version).toEqual([0, 0, 0x80070005]); // GetSupportedVersion: E_ACCESSDENIED, as Samba's
     expect(o.setContext).toEqual([0x80070005]);

@@ -32,7 +32,7 @@ import { dcSnapshotSubvolumes } from '../../tools/lib/samba-addc-agent.js';
 import { NSS_WRAPPER } from '../../tools/lib/samba-addc-share.js';
 import { MEMBER_ADDRESS, SambaMember, startMember } from '../../tools/lib/samba-member.js';
 import { startMemberAgent } from '../../tools/lib/samba-member-agent.js';
-import { AgentLog, type AgentSaid } from '../helpers/agent-log.js';
+import { AgentLog } from '../helpers/agent-log.js';
 import { ensureImpacket, IMPACKET_CYCLE_STEPS as CYCLE, impacketDcerpc } from '../helpers/impacket.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'fsrvp.js');
@@ -73,7 +73,6 @@ afterAll(async () => {
   await dc?.stop();
 });
 
-const take = (): AgentSaid => log.take();
 /** The agent's log line of the token a connection of `user` was authorized by, split into words. */
 const tokens = (debug: readonly string[], user: string): string[][] =>
   debug.filter((l) => new RegExp(`authenticated [^\\\\]*\\\\${user} at level \\d, token`, 'i').test(l)).map((l) => l.split(' '));
@@ -102,12 +101,12 @@ describe('the member: joined, its own winbindd and keytab, its own BUILTIN', () 
 
 describe('impacket through the member smbd (127.0.0.2:445): a full FSRVP cycle at privacy', () => {
   it('RPC_C_AUTHN_WINNT (NTLMSSP), checked by the member winbindd: the token has the member BUILTIN alias', async () => {
-    take();
+    log.take();
     const o = await impacketDcerpc({
       user: mbk.name, password: mbk.password, domain: dc.names.domain, auth: 'ntlm', level: 'privacy',
       pipe: true, host: MEMBER_ADDRESS, cycle: { share: 'fsrvp_share' },
     });
-    const { debug, errors, all } = take();
+    const { debug, errors, all } = log.take();
     expect(o.ok, `${o.error}\n${o.trace}\n${all}`).toBe(true);
     expect(o.version).toEqual([1, 1, 0]);
     expect(o.cycle?.steps).toEqual(CYCLE);
@@ -124,12 +123,12 @@ describe('impacket through the member smbd (127.0.0.2:445): a full FSRVP cycle a
   }, 180_000);
 
   it('RPC_C_AUTHN_GSS_NEGOTIATE (Kerberos): the member keytab accepts the ticket, winbind adds the member alias', async () => {
-    take();
+    log.take();
     const o = await impacketDcerpc({
       user: mbk.name, password: mbk.password, domain: dc.realm, auth: 'spnego', level: 'privacy', pipe: true, host: MEMBER_ADDRESS,
       kerberos: { kdcHost: '127.0.0.1', remoteName: member.fqdn }, cycle: { share: 'fsrvp_share' },
     }, { ...process.env, KRB5CCNAME: rc4Ccache });
-    const { debug, errors, all } = take();
+    const { debug, errors, all } = log.take();
     expect(o.ok, `${o.error}\n${o.trace}\n${all}`).toBe(true);
     expect(o.cycle?.steps).toEqual(CYCLE);
     expect(errors, all).toEqual([]);
@@ -144,12 +143,12 @@ describe('impacket through the member smbd (127.0.0.2:445): a full FSRVP cycle a
   }, 180_000);
 
   it('the domain Administrator (Domain Admins in the member BUILTIN\\Administrators), NTLMSSP', async () => {
-    take();
+    log.take();
     const o = await impacketDcerpc({
       user: dc.admin.name, password: dc.admin.password, domain: dc.names.domain, auth: 'ntlm', level: 'privacy',
       pipe: true, host: MEMBER_ADDRESS, cycle: { share: 'fsrvp_share' },
     });
-    const { debug, all } = take();
+    const { debug, all } = log.take();
     expect(o.ok, `${o.error}\n${all}`).toBe(true);
     expect(o.cycle?.steps).toEqual(CYCLE);
     const t = tokens(debug, dc.admin.name);
@@ -161,12 +160,12 @@ describe('impacket through the member smbd (127.0.0.2:445): a full FSRVP cycle a
 
 describe('over TCP to 127.0.0.2 (no smbd token: the one the mechanism and winbind build is all there is)', () => {
   it('Kerberos: the PAC has no BUILTIN alias; token "winbind" adds the member\'s, and the cycle runs without any allow-list', async () => {
-    take();
+    log.take();
     const o = await impacketDcerpc({
       user: mbk.name, password: mbk.password, domain: dc.realm, auth: 'spnego', level: 'privacy', port: agent.tcp!.port, host: MEMBER_ADDRESS,
       kerberos: { kdcHost: '127.0.0.1', remoteName: member.fqdn }, cycle: { share: 'fsrvp_share' },
     }, { ...process.env, KRB5CCNAME: rc4Ccache });
-    const { debug, all } = take();
+    const { debug, all } = log.take();
     expect(o.ok, `${o.error}\n${o.trace}\n${all}`).toBe(true);
     expect(o.cycle?.steps).toEqual(CYCLE);
     expect(debug.filter((l) => l.includes('winbind added') && l.includes(`of ${mbkSid}:`) && l.split(' ').includes(BACKUP_OPERATORS)), all).toHaveLength(1);
@@ -189,12 +188,12 @@ describe('over TCP to 127.0.0.2 (no smbd token: the one the mechanism and winbin
 
 describe('refused and denied through the member', () => {
   it('a wrong password in the bind (the SMB session right): winbind refuses, the agent logs it, no call runs', async () => {
-    take();
+    log.take();
     const o = await impacketDcerpc({
       user: mbk.name, password: mbk.password, rpcPassword: 'not-the-password-1', domain: dc.names.domain, auth: 'ntlm',
       level: 'privacy', pipe: true, host: MEMBER_ADDRESS, cycle: { share: 'fsrvp_share' },
     });
-    const { debug, errors, all } = take();
+    const { debug, errors, all } = log.take();
     expect(o.ok, all).toBe(false);
     expect(o.version).toBeUndefined();
     expect(o.cycle).toBeUndefined();
@@ -206,11 +205,11 @@ describe('refused and denied through the member', () => {
 
   it("a Backup Operator of the DC's BUILTIN is none on the member: authenticated, then E_ACCESSDENIED", async () => {
     const user = dc.users[0]!;
-    take();
+    log.take();
     const o = await impacketDcerpc({
       user: user.name, password: user.password, domain: dc.names.domain, auth: 'ntlm', level: 'privacy', pipe: true, host: MEMBER_ADDRESS, setContexts: 1,
     });
-    const { debug, errors, all } = take();
+    const { debug, errors, all } = log.take();
     expect(o.ok, `${o.error}\n${all}`).toBe(true);
     expect(o.setContext).toEqual([0x80070005]);
     const t = tokens(debug, user.name);
@@ -224,9 +223,9 @@ describe('our fsrvp client through the member smbd', () => {
   const fsrvp = (args: readonly string[], env: NodeJS.ProcessEnv): Promise<RunResult> =>
     runCmd(process.execPath, [CLI, 'cycle', 'fsrvp_share', ...args], { env, timeoutMs: 120_000 });
   const expectCycle = async (args: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> => {
-    take();
+    log.take();
     const r = await fsrvp(args, env);
-    const { debug, all } = take();
+    const { debug, all } = log.take();
     const text = `${r.stdout}${r.stderr}\n${all}`;
     expect(r.code, text).toBe(0);
     expect(r.stdout, text).toMatch(/cycle complete in \d+ ms \(set [0-9a-f-]{36}\)/);

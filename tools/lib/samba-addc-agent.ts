@@ -5,12 +5,12 @@
  * \PIPE\FssagentRpc to, and optionally the TCP listener on 127.0.0.1; Kerberos from the keytab
  * `samba-tool domain exportkeytab` wrote. Also smbtorture against the DC (Kerberos, by name).
  */
-import { join } from 'node:path';
 import { startAgent, type Agent } from '../../src/cli/agent.js';
-import { defaultConfig, type AgentConfig, type MinAuthLevel } from '../../src/cli/config.js';
+import type { AgentConfig, MinAuthLevel } from '../../src/cli/config.js';
 import { must, runCmd } from './run-cmd.js';
 import { DC_ADDRESS, type AdDc, type DcUser } from './samba-addc.js';
 import { hostsEnv } from './samba-addc-share.js';
+import { sambaAgentConfig } from './samba-agent-config.js';
 import { closingOnce } from './temp-agent.js';
 import type { TortureResult } from './samba-harness.js';
 
@@ -26,19 +26,11 @@ export interface DcAgentOptions {
 /** The agent configuration for `dc` (which must have been started with `share`). */
 export function dcAgentConfig(dc: AdDc, o: DcAgentOptions): AgentConfig {
   if (!dc.share) throw new Error('the AD DC was started without a share (option share)');
-  const minLevel = o.minLevel ?? 'integrity';
-  const c = defaultConfig(join(dc.root, 'agent'));
-  c.netbiosName = dc.names.host.toUpperCase();
-  c.localNames = [dc.fqdn, DC_ADDRESS];
-  c.mode = 'samba';
-  c.stateDir = join(dc.root, 'agent', 'state');
-  c.sequenceTimeoutSeconds = dc.seqTimeout;
+  const c = sambaAgentConfig({
+    root: dc.root, netbiosName: dc.names.host.toUpperCase(), localNames: [dc.fqdn, DC_ADDRESS], seqTimeout: dc.seqTimeout,
+    socketDir: dc.socketDir, smbConf: dc.conf, minLevel: o.minLevel ?? 'integrity', ...(o.tcp ? { tcpHost: DC_ADDRESS } : {}),
+  });
   c.auth.kerberos = { keytab: o.keytab };
-  c.listen = { samba: { socketDir: dc.socketDir, byteMode: false, minLevel } };
-  if (o.tcp) c.listen.tcp = { host: DC_ADDRESS, port: 0, caller: { sids: [] }, minLevel };
-  c.shares = { samba: { smbConf: dc.conf } };
-  c.publisher = { type: 'samba', smbConf: dc.conf };
-  c.storage = { defaultBackend: 'btrfs', maxDepth: 5, refuseHardLinks: true };
   o.patch?.(c);
   return c;
 }

@@ -22,10 +22,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../../src/cli/agent.js';
-import { defaultConfig, type AgentConfig } from '../../src/cli/config.js';
+import type { AgentConfig } from '../../src/cli/config.js';
 import { SNAPSHOT_DIR_NAME } from '../../src/storage/btrfs.js';
 import { checkPipeLinks, DEFAULT_LIBEXEC, fixPipeLinks, listSambaPipes } from '../../src/transport/npa-links.js';
 import { ensureSambaTools } from './samba-tools.js';
+import { sambaAgentConfig } from './samba-agent-config.js';
 import { closingOnce } from './temp-agent.js';
 import { must, runCmd, type RunResult } from './run-cmd.js';
 import { extraShare, layoutOf, smbConf, type SambaLayout, type SambaMode, type SambaOptions } from './samba-conf.js';
@@ -344,17 +345,10 @@ export async function exists(path: string): Promise<boolean> {
 /** The agent configuration for a harness in agent mode: the full fsrvpd, served over its socket. */
 export function agentConfig(h: SambaHarness): AgentConfig {
   if (!h.socketDir) throw new Error('the harness is not in agent mode');
-  const c = defaultConfig(join(h.root, 'agent'));
-  c.netbiosName = 'FSRVPH';
-  c.localNames = [HOST];
-  c.mode = 'samba';
-  c.stateDir = join(h.root, 'agent', 'state');
-  c.sequenceTimeoutSeconds = h.seqTimeout;
-  c.listen = { samba: { socketDir: h.socketDir, byteMode: false, minLevel: 'none' } };
-  c.shares = { samba: { smbConf: h.conf } };
-  c.publisher = { type: 'samba', smbConf: h.conf };
-  c.storage = { defaultBackend: 'btrfs', maxDepth: 5, refuseHardLinks: true };
-  return c;
+  return sambaAgentConfig({
+    root: h.root, netbiosName: 'FSRVPH', localNames: [HOST], seqTimeout: h.seqTimeout,
+    socketDir: h.socketDir, smbConf: h.conf, minLevel: 'none',
+  });
 }
 
 /** Starts the full agent (service, btrfs backend, Samba registry publisher, npa listener) for `h`. */

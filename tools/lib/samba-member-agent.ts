@@ -8,10 +8,10 @@
  * BUILTIN aliases, which no PAC carries); shares and exposed shadow copies in the member's
  * registry; the btrfs backend on the share's filesystem.
  */
-import { join } from 'node:path';
 import { startAgent, type Agent } from '../../src/cli/agent.js';
-import { defaultConfig, type AgentConfig, type MinAuthLevel } from '../../src/cli/config.js';
+import type { AgentConfig, MinAuthLevel } from '../../src/cli/config.js';
 import { MEMBER_ADDRESS, type SambaMember } from './samba-member.js';
+import { sambaAgentConfig } from './samba-agent-config.js';
 import { closingOnce } from './temp-agent.js';
 
 export interface MemberAgentOptions {
@@ -24,21 +24,13 @@ export interface MemberAgentOptions {
 
 /** The agent configuration for member `m`. */
 export function memberAgentConfig(m: SambaMember, o: MemberAgentOptions = {}): AgentConfig {
-  const c = defaultConfig(join(m.root, 'agent'));
-  c.netbiosName = m.machineAccount.slice(0, -1);
-  c.localNames = [m.fqdn, MEMBER_ADDRESS];
-  c.mode = 'samba';
-  c.stateDir = join(m.root, 'agent', 'state');
-  c.sequenceTimeoutSeconds = m.dc.seqTimeout;
+  const c = sambaAgentConfig({
+    root: m.root, netbiosName: m.machineAccount.slice(0, -1), localNames: [m.fqdn, MEMBER_ADDRESS], seqTimeout: m.dc.seqTimeout,
+    socketDir: m.socketDir, smbConf: m.conf, minLevel: o.minLevel ?? 'integrity', ...(o.tcp ? { tcpHost: MEMBER_ADDRESS } : {}),
+  });
   c.auth.ntlm = { verifier: 'winbind', smbConf: m.conf };
   c.auth.kerberos = { keytab: m.keytab, token: 'winbind' };
   c.auth.domain = m.dc.names.domain;
-  const minLevel = o.minLevel ?? 'integrity';
-  c.listen = { samba: { socketDir: m.socketDir, byteMode: false, minLevel } };
-  if (o.tcp) c.listen.tcp = { host: MEMBER_ADDRESS, port: 0, caller: { sids: [] }, minLevel };
-  c.shares = { samba: { smbConf: m.conf } };
-  c.publisher = { type: 'samba', smbConf: m.conf };
-  c.storage = { defaultBackend: 'btrfs', maxDepth: 5, refuseHardLinks: true };
   o.patch?.(c);
   return c;
 }
