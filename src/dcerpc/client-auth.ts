@@ -4,10 +4,9 @@
  * (sealing request fragments, checking response fragments). The mechanisms live in src/security;
  * `gssClientAuth` there adapts a GSS initiator to `ClientAuth`.
  */
-import { copyBytes } from '../ndr/index.js';
+import { copyBytes, joinBytes } from '../ndr/index.js';
 import type { PacketProtection } from './auth.js';
 import { authPadFor, buildAuthVerifier, pullAuthTrailer } from './auth-trailer.js';
-import { concatBytes } from './bytes.js';
 import { AUTH_LEVEL, AUTH_PAD_ALIGNMENT, SEC_TRAILER_LENGTH } from './constants.js';
 import { PduError } from './errors.js';
 import type { PduHeader } from './pdu-types.js';
@@ -82,7 +81,7 @@ export function unsignedVerifier(auth: ClientAuth, stub: Uint8Array): { blob: Ui
     authType: auth.authType, authLevel: auth.authLevel, authContextId: auth.authContextId,
     credentials: new Uint8Array(auth.signatureSize()), padBytes: pad,
   });
-  return { blob: concatBytes([stub, trailer]), pad };
+  return { blob: joinBytes([stub, trailer]), pad };
 }
 
 /** Signs (and for privacy seals) an encoded fragment in place: `payloadLength` = stub + pad. */

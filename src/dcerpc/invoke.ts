@@ -5,8 +5,7 @@
  * a fault status for the connection to send; nothing here throws for any input.
  */
 import createDebug from 'debug';
-import { decode, encode, NdrError } from '../ndr/index.js';
-import { concatBytes } from './bytes.js';
+import { decode, encode, NdrError, joinBytes } from '../ndr/index.js';
 import { FAULT, PFC, faultName } from './constants.js';
 import type { IncomingCall } from './connection-types.js';
 import { RpcFault, type CallerIdentity } from './interface.js';
@@ -25,7 +24,7 @@ export async function invokeCall(
   call: IncomingCall, env: { readonly caller: CallerIdentity; readonly connectionId: number; readonly clientHeaderSigning: boolean },
 ): Promise<InvokeResult> {
   const { context, first } = call;
-  const whole = call.chunks.length === 1 ? (call.chunks[0] as Uint8Array) : concatBytes(call.chunks);
+  const whole = call.chunks.length === 1 ? (call.chunks[0] as Uint8Array) : joinBytes(call.chunks);
   // The verification trailer is removed from the stub and must match the call.
   const vt = popVerificationTrailer(whole);
   const vtProblem = checkVerificationTrailer(vt.commands, {

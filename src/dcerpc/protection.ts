@@ -3,10 +3,9 @@
  * fragment against its security context (Samba's `dcesrv_auth_pkt_pull`), and building the
  * response fragments, signed or sealed at levels packet..privacy (`dcesrv_reply`).
  */
-import { copyBytes } from '../ndr/index.js';
+import { copyBytes, joinBytes } from '../ndr/index.js';
 import type { AuthState } from './auth.js';
 import { authPadFor, buildAuthVerifier, pullAuthTrailer } from './auth-trailer.js';
-import { concatBytes } from './bytes.js';
 import { AUTH_LEVEL, FAULT, PFC, REQUEST_HEADER_LENGTH } from './constants.js';
 import { PduError } from './errors.js';
 import { responseChunkSize, splitStub } from './fragment.js';
@@ -98,7 +97,7 @@ export function responsePdus(args: {
       kind: 'response',
       header: { callId, pfcFlags: f.pfcFlags, authLength: sigSize },
       ...fields,
-      stubAndVerifier: concatBytes([f.stub, trailer]),
+      stubAndVerifier: joinBytes([f.stub, trailer]),
     });
     const signature = session.wrap({
       authLevel: auth.authLevel, pdu, payloadOffset: REQUEST_HEADER_LENGTH,

@@ -11,10 +11,10 @@
  */
 import type { ClientAuth } from '../dcerpc/client-auth.js';
 import type { RpcClient } from '../dcerpc/client.js';
-import { concatBytes } from '../dcerpc/bytes.js';
 import { PFC } from '../dcerpc/constants.js';
 import { decodePdu, encodePdu } from '../dcerpc/pdu.js';
 import type { PduHeader, RequestPdu } from '../dcerpc/pdu-types.js';
+import { joinBytes } from '../ndr/index.js';
 
 /** A header for re-encoding a PDU without its verifier: frag_length and auth_length recomputed. */
 export const plainHeader = (h: PduHeader): { pfcFlags: number; drep: PduHeader['drep']; callId: number } =>
@@ -79,7 +79,7 @@ export function authenticatedLink(rpc: RpcClient, auth: () => ClientAuth, timeou
     fragments.push(pdu);
     if ((pdu.header.pfcFlags & PFC.LAST_FRAG) === 0) return undefined;
     const first = fragments[0] as RequestPdu;
-    const stub = concatBytes(fragments.map((f) => f.stubAndVerifier));
+    const stub = joinBytes(fragments.map((f) => f.stubAndVerifier));
     fragments = [];
     const bigEndian = (first.header.drep[0] & 0x10) === 0;
     const o = { callId: first.header.callId, bigEndian, timeoutMs, ...(first.object !== undefined ? { objectUuid: first.object } : {}) };

@@ -6,12 +6,12 @@
  * the client, STATUS_BUFFER_OVERFLOW parts included). Encrypted messages (TRANSFORM_HEADER) are
  * opened with given keys, else counted as skipped. Malformed messages are counted, never thrown.
  */
-import { concatBytes } from '../dcerpc/bytes.js';
 import { SmbError } from '../smb/errors.js';
 import { COMMAND, HDR_FLAGS, HEADER_SIZE, PROTOCOL_SMB1, PROTOCOL_SMB2, PROTOCOL_TRANSFORM, decodeHeader } from '../smb/header.js';
 import { CIPHER, decodeTransformHeader, decryptMessage, type CipherId } from '../smb/encryption.js';
 import { FSCTL_PIPE_TRANSCEIVE } from '../smb/messages.js';
 import { Reader, fromUtf16le } from '../smb/wire.js';
+import { joinBytes } from '../ndr/index.js';
 
 /** Keys of one SMB3 session (as Wireshark asks for them): client-to-server and server-to-client. */
 export interface SmbSessionKeys {
@@ -103,7 +103,7 @@ export class SmbFlow {
     const out: PipeChunk[] = [];
     // A large message arriving in many segments is joined once, when complete.
     if (this.have[i] < this.need[i]) return out;
-    let buf = this.bufs[i].length === 1 ? (this.bufs[i][0] as Uint8Array) : concatBytes(this.bufs[i]);
+    let buf = this.bufs[i].length === 1 ? (this.bufs[i][0] as Uint8Array) : joinBytes(this.bufs[i]);
     this.need[i] = 4;
     for (;;) {
       if (this.resync[i]) {

@@ -82,7 +82,6 @@ export async function isMountPoint(path: string, mounts?: readonly MountEntry[])
   return list.some((m) => m.mountPoint === path);
 }
 
-/** The statfs filesystem type number of `path`. */
 /** Local filesystems: a statfs or stat there never waits on a network. */
 export const LOCAL_FS: ReadonlySet<number> = new Set<number>([FS_MAGIC.btrfs, FS_MAGIC.xfs, FS_MAGIC.ext4, FS_MAGIC.tmpfs]);
 
@@ -103,8 +102,7 @@ export async function fsTypeOf(path: string): Promise<number> {
   const until = knownLocal.get(path);
   if (until !== undefined && Date.now() < until) {
     const type = statfsSync(path).type;
-    if (LOCAL_FS.has(type)) return type;
-    knownLocal.delete(path);
+    if (!LOCAL_FS.has(type)) knownLocal.delete(path);
     return type;
   }
   const type = (await statfs(path)).type;

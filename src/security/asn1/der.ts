@@ -3,7 +3,7 @@
  * against the enclosing element, writing in the one DER form.
  */
 import { Asn1Error } from './error.js';
-import { concatBytes } from '../../dcerpc/bytes.js';
+import { joinBytes } from '../../ndr/index.js';
 
 export const CLASS = { universal: 0, application: 1, context: 2, private: 3 } as const;
 export type TagClass = (typeof CLASS)[keyof typeof CLASS];
@@ -93,7 +93,7 @@ function lengthBytes(len: number): number[] {
 }
 
 /** Joins byte arrays (the DCE/RPC layer's helper; one copy of it in the tree). */
-export const concat = concatBytes;
+export const concat = joinBytes;
 
 /** One element: tag, DER length, content. */
 export function tlv(t: Tag, content: Uint8Array): Uint8Array {

@@ -3,8 +3,7 @@
  * derivation functions DR and DK (§5.1), the usage constants Kc/Ke/Ki (§5.3), and the byte
  * helpers the enctypes share. Everything works on Uint8Array and never keeps a key.
  */
-import { concatBytes } from '../../dcerpc/bytes.js';
-import { copyBytes } from '../../ndr/index.js';
+import { copyBytes, joinBytes } from '../../ndr/index.js';
 
 /** The derived-key purposes of the simplified profile: checksum, encryption, integrity. */
 export const DERIVE = { checksum: 0x99, encryption: 0xaa, integrity: 0x55 } as const;
@@ -72,7 +71,7 @@ export function deriveRandom(encrypt: BlockEncrypt, blockSize: number, key: Uint
 }
 
 /** Joins byte arrays: the DCE/RPC layer's helper, variadic. */
-export const concat = (...parts: readonly Uint8Array[]): Uint8Array => concatBytes(parts);
+export const concat = (...parts: readonly Uint8Array[]): Uint8Array => joinBytes(parts);
 
 /** bytesEqual: constant-time equality (false at once when the lengths differ); u32be/u32le: 4-byte integers. */
 export { bytesEqual, u32be, u32le } from '../crypto/bytes.js';
