@@ -6,7 +6,7 @@
  */
 import { allocBytes } from '../ndr/index.js';
 import { AES_BLOCK as BLOCK, aesCbcEncryptOwned } from '../security/crypto/aes-keyed.js';
-import { bytesEqual } from '../security/crypto/bytes.js';
+import { keyMemo } from '../security/crypto/key-memo.js';
 
 const RB = 0x87;
 const ZERO = new Uint8Array(BLOCK);
@@ -22,20 +22,18 @@ function shiftLeft(b: Uint8Array): Uint8Array {
   return out;
 }
 
-const subkeyCache = new WeakMap<Uint8Array, { readonly base: Uint8Array; readonly k1: Uint8Array; readonly k2: Uint8Array }>();
-
-/** K1 and K2 of RFC 4493 2.3, remembered with the key while its bytes are unchanged. */
-export function cmacSubkeys(key: Uint8Array): { k1: Uint8Array; k2: Uint8Array } {
-  const hit = subkeyCache.get(key);
-  if (hit !== undefined && bytesEqual(hit.base, key)) return hit;
+const subkeys = keyMemo((key) => {
   const l = aesCbcEncryptOwned(key, ZERO, new Uint8Array(BLOCK));
   const k1 = shiftLeft(l);
   if (((l[0] as number) & 0x80) !== 0) k1[BLOCK - 1] = (k1[BLOCK - 1] as number) ^ RB;
   const k2 = shiftLeft(k1);
   if (((k1[0] as number) & 0x80) !== 0) k2[BLOCK - 1] = (k2[BLOCK - 1] as number) ^ RB;
-  const entry = { base: new Uint8Array(key), k1, k2 };
-  subkeyCache.set(key, entry);
-  return entry;
+  return { k1, k2 };
+});
+
+/** K1 and K2 of RFC 4493 2.3, remembered with the key while its bytes are unchanged. */
+export function cmacSubkeys(key: Uint8Array): { k1: Uint8Array; k2: Uint8Array } {
+  return subkeys.get(key);
 }
 
 /** The 16-byte AES-CMAC of `msg` under a 16-byte key. */

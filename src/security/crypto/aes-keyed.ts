@@ -5,38 +5,29 @@
  *
  * Decryption is ECB, the CBC chain undone by XOR (aesCbcDecrypt). Encryption is CBC whose
  * chaining block is the last cipher block that cipher produced (`last`); aesCbcEncryptOwned
- * cancels it. An entry is used only while the key's bytes are still the ones it was made with,
- * so a key changed in place gets ciphers of its own.
+ * cancels it. The ciphers are kept per key by keyMemo (a key changed in place gets new ones).
  */
 import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
-import { copyBytes } from '../../ndr/index.js';
-import { bytesEqual } from './bytes.js';
+import { keyMemo } from './key-memo.js';
 
 export const AES_BLOCK = 16;
 
 interface KeyCiphers {
-  readonly base: Uint8Array;
   readonly ecbDecipher: Decipher;
   readonly cbcCipher: Cipher;
   readonly last: Uint8Array;
 }
-const keyCiphers = new WeakMap<Uint8Array, KeyCiphers>();
-
-function ciphersOf(key: Uint8Array): KeyCiphers {
-  let entry = keyCiphers.get(key);
-  if (entry === undefined || !bytesEqual(entry.base, key)) {
-    if (key.length !== 16 && key.length !== 32) throw new RangeError(`AES key of ${key.length} bytes`);
-    const bits = key.length * 8;
-    const ecbDecipher = createDecipheriv(`aes-${bits}-ecb`, key, null);
-    ecbDecipher.setAutoPadding(false);
-    const last = new Uint8Array(AES_BLOCK);
-    const cbcCipher = createCipheriv(`aes-${bits}-cbc`, key, last);
-    cbcCipher.setAutoPadding(false);
-    entry = { base: copyBytes(key), ecbDecipher, cbcCipher, last };
-    keyCiphers.set(key, entry);
-  }
-  return entry;
-}
+const keyCiphers = keyMemo<KeyCiphers>((key) => {
+  if (key.length !== 16 && key.length !== 32) throw new RangeError(`AES key of ${key.length} bytes`);
+  const bits = key.length * 8;
+  const ecbDecipher = createDecipheriv(`aes-${bits}-ecb`, key, null);
+  ecbDecipher.setAutoPadding(false);
+  const last = new Uint8Array(AES_BLOCK);
+  const cbcCipher = createCipheriv(`aes-${bits}-cbc`, key, last);
+  cbcCipher.setAutoPadding(false);
+  return { ecbDecipher, cbcCipher, last };
+});
+const ciphersOf = (key: Uint8Array): KeyCiphers => keyCiphers.get(key);
 
 const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
 
@@ -65,11 +56,11 @@ export function aesCbcEncryptOwned(key: Uint8Array, iv: Uint8Array, data: Uint8A
   try {
     out = k.cbcCipher.update(data);
   } catch (e) {
-    keyCiphers.delete(key); // its chaining state is unknown now
+    keyCiphers.forget(key); // its chaining state is unknown now
     throw e;
   }
   if (out.length !== data.length) {
-    keyCiphers.delete(key);
+    keyCiphers.forget(key);
     throw new RangeError(`AES-CBC returned ${out.length} of ${data.length} bytes`);
   }
   k.last.set(out.subarray(out.length - AES_BLOCK));

@@ -7,6 +7,7 @@
 import { createHmac, pbkdf2Sync } from 'node:crypto';
 import { allocBytes } from '../../ndr/index.js';
 import { aesCbcDecrypt as cbcDecrypt, aesCbcEncryptOwned as cbcEncryptOwned, aesEcbDecrypt as ecbDecrypt } from '../crypto/aes-keyed.js';
+import { keyMemo } from '../crypto/key-memo.js';
 import { pooledRandom } from '../crypto/random-pool.js';
 import { KerberosCryptoError } from './errors.js';
 import { CKSUMTYPE, ETYPE, type Enctype } from './enctype.js';
@@ -79,24 +80,20 @@ export function aesDeriveKey(key: Uint8Array, constant: Uint8Array): Uint8Array 
 /**
  * The usage keys (Ke, Ki, Kc) derived from one base key, kept with that key object: a GSS
  * context wraps every PDU with the same session key and usages, and each DK costs AES block
- * encryptions. An entry is used only while the key's bytes are still the ones it was derived
- * from, so a key changed in place is derived again.
+ * encryptions. keyMemo keeps them only while the key's bytes are still the ones they were
+ * derived from, so a key changed in place is derived again.
  */
-const derivedKeys = new WeakMap<Uint8Array, { readonly base: Uint8Array; readonly byUsage: Map<number, Uint8Array> }>();
+const derivedKeys = keyMemo(() => new Map<number, Uint8Array>());
 const MAX_DERIVED_PER_KEY = 64;
 
 /** DK(key, usage | purpose), remembered with the key (see derivedKeys). */
 export function aesUsageKey(key: Uint8Array, usage: number, purpose: number): Uint8Array {
-  let entry = derivedKeys.get(key);
-  if (entry === undefined || !bytesEqual(entry.base, key)) {
-    entry = { base: bytes(key), byUsage: new Map() };
-    derivedKeys.set(key, entry);
-  }
+  const byUsage = derivedKeys.get(key);
   const id = usage * 256 + purpose;
-  let k = entry.byUsage.get(id);
+  let k = byUsage.get(id);
   if (k === undefined) {
     k = aesDeriveKey(key, usageConstant(usage, purpose));
-    if (entry.byUsage.size < MAX_DERIVED_PER_KEY) entry.byUsage.set(id, k);
+    if (byUsage.size < MAX_DERIVED_PER_KEY) byUsage.set(id, k);
   }
   return k;
 }
