@@ -241,4 +241,43 @@ describe('btrfs backend by ioctl (helper process) on a loop filesystem', () => {
     expect(r).toMatchObject({ kind: 'nested-subvolume', path: join(top, 'share/a/b/inner') });
     expect((await toolCalls()).filter((c) => c.startsWith('subvolume list'))).toEqual([]);
   });
+
+  it('lets snapshots issued at once share transaction commits: no request holds up the others during its ioctl', async () => {
+    // Each snapshot ioctl commits a btrfs transaction; ones issued together join the same commit
+    // unless the helper runs them one at a time (fcntl.ioctl keeps the interpreter lock through the
+    // call: 8 commits, every round). Into separate directories: one parent directory's lock queues them too.
+    const top = join(fs.mountPoint, 'together');
+    const sources = Array.from({ length: 8 }, (_, i) => join(top, `s${i}`));
+    const dirs = sources.map((_, i) => join(top, `d${i}`));
+    await mkdir(top);
+    for (const [i, s] of sources.entries()) {
+      await run('btrfs', ['subvolume', 'create', s]);
+      await writeFile(join(s, 'f'), `file ${i}`);
+      await mkdir(dirs[i]!);
+    }
+    const uuid = (await run('findmnt', ['-n', '-o', 'UUID', '--target', fs.mountPoint])).stdout.trim();
+    const commits = async (): Promise<number> => {
+      const m = /^commits (\d+)$/m.exec(await readFile(`/sys/fs/btrfs/${uuid}/commit_stats`, 'utf8'));
+      if (!m) throw new Error(`no commit count in /sys/fs/btrfs/${uuid}/commit_stats`);
+      return Number(m[1]);
+    };
+    const io = new BtrfsIoctl({ timeoutMs: 30_000 });
+    const perRound: number[] = [];
+    try {
+      for (let round = 0; round < 3; round++) {
+        const before = await commits();
+        const made = await Promise.all(sources.map(async (s, i) => {
+          const p = join(dirs[i]!, `r${round}`);
+          await io.snapshot(s, p, true);
+          return p;
+        }));
+        perRound.push(await commits() - before);
+        for (const [i, p] of made.entries()) expect(await readFile(join(p, 'f'), 'utf8')).toBe(`file ${i}`);
+        await Promise.all(made.map((p) => io.destroy(p)));
+      }
+    } finally {
+      await io.close();
+    }
+    expect(Math.min(...perRound), `commits per round of 8 snapshots: ${perRound.join(', ')}`).toBeLessThanOrEqual(4);
+  });
 });

@@ -11,6 +11,7 @@
  * figures are medians over the sets: Commit, Expose, and the sum of the 8 Add calls of a set.
  */
 import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extraShare, SambaHarness, SHARE, type SambaMode } from '../lib/samba-harness.js';
 import { Capture } from './samba-capture.js';
@@ -89,38 +90,57 @@ function perSet(calls: readonly CallTime[]): SetFigures {
 interface ServerFigures {
   readonly many: SetFigures;
   readonly one: SetFigures;
-  /** The kernel's part: read-only snapshot ioctls of 1 and of the 8 subvolumes at once, ms per round. */
-  readonly floor?: { readonly one: number[]; readonly many: number[]; readonly sequential: number[] };
+  /** The kernel's part: read-only snapshot ioctls of 1 and of the 8 subvolumes, ms per round. */
+  readonly floor?: Floor;
 }
 
-/** Snapshot ioctls alone (through the helper, as the agent issues them): 1, all SHARES at once, and all SHARES one after another. */
-async function ioctlFloor(h: SambaHarness): Promise<NonNullable<ServerFigures['floor']>> {
+interface Floor {
+  readonly one: number[];
+  /** All at once, each into a directory of its own (as the agent places them: one per volume). */
+  readonly many: number[];
+  /** All at once into one directory. */
+  readonly sameDir: number[];
+  readonly sequential: number[];
+}
+
+/**
+ * Snapshot ioctls alone (through the helper, as the agent issues them): 1; all SHARES at once,
+ * into SHARES directories and into one; and all SHARES one after another. btrfs holds the parent
+ * directory's lock through the transaction commit, so snapshots into one directory queue, and
+ * those into different directories share commits.
+ */
+async function ioctlFloor(h: SambaHarness): Promise<Floor> {
   const io = new BtrfsIoctl({ timeoutMs: 60_000 });
-  const dirs = Array.from({ length: SHARES }, (_, i) => join(h.mount, extraShare(i + 1).dir));
+  const sources = Array.from({ length: SHARES }, (_, i) => join(h.mount, extraShare(i + 1).dir));
+  const dirs = sources.map((_, i) => join(h.mount, 'floor', String(i)));
+  await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
   let n = 0;
-  const round = async (k: number, sequential = false): Promise<number> => {
+  const round = async (k: number, how: 'at-once' | 'same-dir' | 'sequential'): Promise<number> => {
     const t = performance.now();
-    const one = async (d: string): Promise<string> => {
-      const p = join(h.mount, `floor-${n++}`);
-      await io.snapshot(d, p, true);
+    const one = async (i: number): Promise<string> => {
+      const p = join(how === 'same-dir' ? h.mount : dirs[i]!, `floor-${n++}`);
+      await io.snapshot(sources[i]!, p, true);
       return p;
     };
     const made: string[] = [];
-    if (sequential) for (const d of dirs.slice(0, k)) made.push(await one(d));
-    else made.push(...await Promise.all(dirs.slice(0, k).map(one)));
+    const which = sources.slice(0, k).map((_, i) => i);
+    if (how === 'sequential') for (const i of which) made.push(await one(i));
+    else made.push(...await Promise.all(which.map(one)));
     const ms = performance.now() - t;
     await Promise.all(made.map((p) => io.destroy(p)));
     return ms;
   };
-  const out = { one: [] as number[], many: [] as number[], sequential: [] as number[] };
+  const out = { one: [] as number[], many: [] as number[], sameDir: [] as number[], sequential: [] as number[] };
   try {
     for (let i = 0; i < WARMUP_SETS + SETS; i++) {
-      const one = await round(1);
-      const many = await round(SHARES);
-      const sequential = await round(SHARES, true);
+      const one = await round(1, 'at-once');
+      const many = await round(SHARES, 'at-once');
+      const sameDir = await round(SHARES, 'same-dir');
+      const sequential = await round(SHARES, 'sequential');
       if (i >= WARMUP_SETS) {
         out.one.push(one);
         out.many.push(many);
+        out.sameDir.push(sameDir);
         out.sequential.push(sequential);
       }
     }
@@ -212,8 +232,10 @@ export async function benchSambaMulti(): Promise<void> {
     const r = median(ours.many.commit) / median(ours.one.commit);
     console.log(`   ours: Commit of ${SHARES} shares / Commit of 1 share = ${f(median(ours.many.commit))} / ${f(median(ours.one.commit))} ms = ${r.toFixed(2)} (goal ≤ 1.50)`);
     if (ours.floor) {
-      console.log(`   kernel floor: ${SHARES} read-only snapshot ioctls issued at once ${f(median(ours.floor.many))} ms, one after another`
-        + ` ${f(median(ours.floor.sequential))} ms, 1 alone ${f(median(ours.floor.one))} ms (btrfs commits a transaction per snapshot; concurrent ones do not share it)`);
+      const fl = ours.floor;
+      console.log(`   kernel floor: ${SHARES} read-only snapshot ioctls at once into ${SHARES} directories ${f(median(fl.many))} ms,`
+        + ` into one directory ${f(median(fl.sameDir))} ms, one after another ${f(median(fl.sequential))} ms, 1 alone ${f(median(fl.one))} ms`);
+      console.log('   (btrfs commits a transaction per snapshot call; calls at once share commits unless they queue on one parent directory\'s lock)');
     }
     console.log(`   (all ${SETS} Commit times, ms: Samba ${samba.many.commit.map(f).join(' ')}; ours ${ours.many.commit.map(f).join(' ')})`);
   } finally {
