@@ -1,6 +1,6 @@
 /**
  * Samba registry shares and stored share security descriptors through the long-lived Python
- * helper (src/sys/helpers/fsrvp_helper.py, mode `smbconf`): Samba's own smbconf library with the
+ * helper (src/sys/helpers/fsrvp_helper.py, mode `smbconf`: fsrvp_helper_smbconf.py): Samba's own smbconf library with the
  * registry backend (python3-samba), about 1 ms per change instead of 40–60 ms per `net conf`.
  * The helper loads the given smb.conf first, so a private configuration (state directory,
  * registry.tdb, share_info.tdb) is honoured like `-s` does for the tools.

@@ -1,6 +1,6 @@
 /**
  * btrfs snapshot create/delete and the read-only flag by ioctl, through the long-lived Python
- * helper (src/sys/helpers/fsrvp_helper.py, mode `btrfs`): no `btrfs` process per operation.
+ * helper (src/sys/helpers/fsrvp_helper.py, mode `btrfs`: fsrvp_helper_btrfs.py): no `btrfs` process per operation.
  * The ioctls (linux/btrfs.h): BTRFS_IOC_SNAP_CREATE_V2 (flag BTRFS_SUBVOL_RDONLY for read-only
  * snapshots), BTRFS_IOC_SNAP_DESTROY, BTRFS_IOC_SUBVOL_GETFLAGS/SETFLAGS — the ones
  * `btrfs subvolume snapshot`, `btrfs subvolume delete` and `btrfs property set … ro` issue.

@@ -1,6 +1,6 @@
 /**
  * Tree-wide file operations of the copy backend through the long-lived Python helper
- * (src/sys/helpers/fsrvp_helper.py, mode `files`): extended attributes copied from one tree to
+ * (src/sys/helpers/fsrvp_helper.py, mode `files`: fsrvp_helper_files.py): extended attributes copied from one tree to
  * another (what `getfattr -R -d -m - | setfattr --restore` does) and the inode immutable flag of a
  * whole tree (`chattr -R ±i`, `lsattr -d`), without starting a process each.
  *
