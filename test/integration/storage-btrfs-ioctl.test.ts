@@ -245,7 +245,8 @@ describe('btrfs backend by ioctl (helper process) on a loop filesystem', () => {
   it('lets snapshots issued at once share transaction commits: no request holds up the others during its ioctl', async () => {
     // Each snapshot ioctl commits a btrfs transaction; ones issued together join the same commit
     // unless the helper runs them one at a time (fcntl.ioctl keeps the interpreter lock through the
-    // call: 8 commits, every round). Into separate directories: one parent directory's lock queues them too.
+    // call: 8 commits, every round). They go into separate directories: btrfs holds the parent
+    // directory's lock through the commit, so one shared directory would queue them as well.
     const top = join(fs.mountPoint, 'together');
     const sources = Array.from({ length: 8 }, (_, i) => join(top, `s${i}`));
     const dirs = sources.map((_, i) => join(top, `d${i}`));
