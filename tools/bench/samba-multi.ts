@@ -11,7 +11,7 @@
  * figures are medians over the sets: Commit, Expose, and the sum of the 8 Add calls of a set.
  */
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extraShare, SambaHarness, SHARE, type SambaMode } from '../lib/samba-harness.js';
 import { Capture } from './samba-capture.js';
@@ -19,6 +19,7 @@ import { checkInterrupted, close, DELETED, handleSignals, live, open, RECOVERED 
 import type { RpcclientSession } from './samba-rpcclient.js';
 import { spawnAgent } from './samba.js';
 import { BtrfsIoctl } from '../../src/storage/btrfs-ioctl.js';
+import { run } from '../../src/sys/exec.js';
 
 const SHARES = 8;
 const SETS = 10;
@@ -101,6 +102,18 @@ interface Floor {
   /** All at once into one directory. */
   readonly sameDir: number[];
   readonly sequential: number[];
+  /** btrfs transaction commits during each round of `many` (from /sys/fs/btrfs/<uuid>/commit_stats; empty without it). */
+  readonly manyCommits: number[];
+}
+
+/** Reads the filesystem's transaction commit count so far; undefined where the kernel does not say (no commit_stats). */
+async function commitCounter(mount: string): Promise<() => Promise<number | undefined>> {
+  const uuid = await run('findmnt', ['-n', '-o', 'UUID', '--target', mount]).then((r) => r.stdout.trim(), () => '');
+  return async () => {
+    const text = uuid ? await readFile(`/sys/fs/btrfs/${uuid}/commit_stats`, 'utf8').catch(() => '') : '';
+    const m = /^commits (\d+)$/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
 }
 
 /**
@@ -114,8 +127,10 @@ async function ioctlFloor(h: SambaHarness): Promise<Floor> {
   const sources = Array.from({ length: SHARES }, (_, i) => join(h.mount, extraShare(i + 1).dir));
   const dirs = sources.map((_, i) => join(h.mount, 'floor', String(i)));
   await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
+  const commitCount = await commitCounter(h.mount);
   let n = 0;
-  const round = async (k: number, how: 'at-once' | 'same-dir' | 'sequential'): Promise<number> => {
+  const round = async (k: number, how: 'at-once' | 'same-dir' | 'sequential', commits?: number[]): Promise<number> => {
+    const before = commits ? await commitCount() : undefined;
     const t = performance.now();
     const one = async (i: number): Promise<string> => {
       const p = join(how === 'same-dir' ? h.mount : dirs[i]!, `floor-${n++}`);
@@ -127,14 +142,16 @@ async function ioctlFloor(h: SambaHarness): Promise<Floor> {
     if (how === 'sequential') for (const i of which) made.push(await one(i));
     else made.push(...await Promise.all(which.map(one)));
     const ms = performance.now() - t;
+    const after = before === undefined ? undefined : await commitCount();
+    if (commits && before !== undefined && after !== undefined) commits.push(after - before);
     await Promise.all(made.map((p) => io.destroy(p)));
     return ms;
   };
-  const out = { one: [] as number[], many: [] as number[], sameDir: [] as number[], sequential: [] as number[] };
+  const out = { one: [] as number[], many: [] as number[], sameDir: [] as number[], sequential: [] as number[], manyCommits: [] as number[] };
   try {
     for (let i = 0; i < WARMUP_SETS + SETS; i++) {
       const one = await round(1, 'at-once');
-      const many = await round(SHARES, 'at-once');
+      const many = await round(SHARES, 'at-once', i >= WARMUP_SETS ? out.manyCommits : undefined);
       const sameDir = await round(SHARES, 'same-dir');
       const sequential = await round(SHARES, 'sequential');
       if (i >= WARMUP_SETS) {
@@ -234,7 +251,8 @@ export async function benchSambaMulti(): Promise<void> {
     if (ours.floor) {
       const fl = ours.floor;
       console.log(`   kernel floor: ${SHARES} read-only snapshot ioctls at once into ${SHARES} directories ${f(median(fl.many))} ms,`
-        + ` into one directory ${f(median(fl.sameDir))} ms, one after another ${f(median(fl.sequential))} ms, 1 alone ${f(median(fl.one))} ms`);
+        + ` into one directory ${f(median(fl.sameDir))} ms, one after another ${f(median(fl.sequential))} ms, 1 alone ${f(median(fl.one))} ms`
+        + (fl.manyCommits.length ? `; btrfs commits per round of ${SHARES} at once: ${fl.manyCommits.join(' ')}` : ''));
       console.log('   (btrfs commits a transaction per snapshot call; calls at once share commits unless they queue on one parent directory\'s lock)');
       // The least the ratio can be: the 1-share Commit's time outside the kernel, unchanged, plus
       // the kernel's time for 8 at once, over the 1-share Commit.
