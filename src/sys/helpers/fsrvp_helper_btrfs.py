@@ -289,6 +289,6 @@ def btrfs_mode(_argv):
         'set_readonly': btrfs_set_readonly,
         'nested': btrfs_nested,
     }
-    # ioctls release the interpreter lock: independent snapshots may run at once (all the volumes
-    # of one Commit; snapshots made together can share one btrfs transaction commit).
+    # _ioctl releases the interpreter lock: independent snapshots run at once (all the volumes of
+    # one Commit; snapshots made together share btrfs transaction commits).
     return ops, {}, 16

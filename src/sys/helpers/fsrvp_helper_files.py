@@ -1,4 +1,7 @@
-"""Mode `files` of the fsrvp helper, for the copy backend (src/storage/file-ops.ts is the caller)."""
+"""Mode `files` of the fsrvp helper, for the copy backend (src/storage/file-ops.ts is the caller):
+extended attributes copied from one tree to another, and the inode immutable flag on a whole tree
+(what `getfattr -R -d -m - | setfattr --restore` and `chattr -R +i` / `lsattr -d` do, without a
+process each)."""
 import errno
 import os
 import stat
@@ -7,10 +10,6 @@ import sys
 
 from fsrvp_helper_base import OpError, os_error
 
-
-# For the copy backend: extended attributes copied from one tree to another, and the inode
-# immutable flag on a whole tree (what `getfattr -R -d -m - | setfattr --restore` and
-# `chattr -R +i` / `lsattr -d` do, without a process each).
 
 def _iocf(nr, size, write, read):
     return (write and 1 << 30 or 0) | (read and 2 << 30 or 0) | size << 16 | ord('f') << 8 | nr
