@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { targetOpener } from '../src/cli/target.js';
 import { fuzzLive } from '../src/fuzz/live.js';
 import { SHARE, SambaHarness, startTestAgent } from './lib/samba-harness.js';
+import { progress } from './lib/progress.js';
 
 const HELP = `usage: node dist/tools/fuzz-samba.js [--seed N] [--iterations N] [--agent] [--pipe-mode M] [--fixtures DIR]
 
@@ -52,14 +53,15 @@ async function main(argv: string[]): Promise<number> {
     if (mode === 'agent') await startTestAgent(h);
     const opener = targetOpener({ kind: 'smb', host: '127.0.0.1', port: 445, smbMode: pipeMode }, { user: h.admin.name, domain: 'FSRVPH', password: h.admin.password });
     console.log(`fuzzing smb://127.0.0.1/IPC$/FssagentRpc (${pipeMode}), share ${SHARE}, seed ${seed}, ${iterations} cases`);
+    const shown = progress();
     let r;
     try {
       r = await fuzzLive({
         open: () => opener.open(), seed, iterations, shares: [SHARE], serverName: '127.0.0.1', timeoutMs: Number(opt('--timeout') ?? 10_000),
-        onProgress: (d, rate) => process.stderr.write(`\r  ${d}/${iterations} cases, ${rate.toFixed(1)}/s`),
+        onProgress: (d, rate) => shown.update(`${d}/${iterations} cases, ${rate.toFixed(1)}/s`),
       });
     } finally {
-      process.stderr.write('\n');
+      shown.end();
       await opener.close();
     }
     console.log(`${r.cases} cases, ${r.calls} calls in ${r.seconds.toFixed(1)} s; ${r.setsCreated} sets; canary ${r.canaryAlive ? 'alive' : 'DEAD'}`);

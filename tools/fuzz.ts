@@ -10,6 +10,7 @@ import { fuzzNdr, replayNdrFinding } from '../src/fuzz/ndr-target.js';
 import { AUTH_HELP, AuthUsageError, clientSecurity, type AuthArgs } from '../src/cli/credentials.js';
 import { walkToolArgs } from '../src/cli/tool-args.js';
 import { TARGET_HELP, TargetUsageError, checkTarget, targetHost, describeTarget, targetOpener, type TargetArgs } from '../src/cli/target.js';
+import { progress } from './lib/progress.js';
 
 const HELP = `usage: fsrvp-fuzz <target> [options]
 
@@ -82,8 +83,9 @@ async function main(argv: string[]): Promise<number> {
     const iterations = int(arg(argv, '--iterations'), 100_000, '--iterations');
     console.log(`fsrvp-fuzz ndr: seed ${seed}, ${iterations} cases`);
     const started = Date.now();
-    const r = fuzzNdr(seed, iterations, (done) => process.stderr.write(`\r  ${done}/${iterations}`));
-    process.stderr.write('\n');
+    const shown = progress();
+    const r = fuzzNdr(seed, iterations, (done) => shown.update(`${done}/${iterations}`));
+    shown.end();
     console.log(`  decoded ${r.decoded}, rejected with NdrError ${r.rejected} (${Object.entries(r.byCode).map(([k, v]) => `${k} ${v}`).join(', ')}), ` +
       `${r.findings.length} findings, ${((Date.now() - started) / 1000).toFixed(1)} s`);
     for (const f of r.findings) appendFileSync(findingsFile, JSON.stringify({ seed, ...f }) + '\n');
@@ -140,14 +142,15 @@ async function server(argv: string[], seed: number, findingsFile: string): Promi
   const transport = t.kind ?? 'tcp';
   const { fuzzServer } = await import('../src/fuzz/server-target.js');
   console.log(`fsrvp-fuzz server: ${describeTarget(t)}, seed ${seed}, ${iterations} cases`);
+  const shown = progress();
   let r;
   try {
     r = await fuzzServer({
       open: (ms) => opener.open(ms), transport, address: describeTarget(t), seed, iterations, batch, timeoutMs,
-      onProgress: (d) => process.stderr.write(`\r  ${d}/${iterations}`),
+      onProgress: (d) => shown.update(`${d}/${iterations}`),
     });
   } finally {
-    process.stderr.write('\n');
+    shown.end();
     await opener.close();
   }
   console.log(`  ${r.summary}`);
@@ -185,16 +188,17 @@ async function live(argv: string[], seed: number, findingsFile: string): Promise
   const opener = targetOpener(t, smb);
   const { fuzzLive } = await import('../src/fuzz/live.js');
   console.log(`fsrvp-fuzz live: ${describeTarget(t)}${auth ? ` (${a.mechanism}, ${a.level ?? 'privacy'})` : ''}, shares ${shares.join(', ')}, seed ${seed}, ${iterations} cases`);
+  const shown = progress();
   let r;
   try {
     r = await fuzzLive({
       open: () => opener.open(), seed, iterations, shares, batch, timeoutMs,
       serverName: server ?? (t.kind === 'smb' ? t.host as string : '127.0.0.1'),
       ...(auth ? { auth } : {}),
-      onProgress: (d, rate) => process.stderr.write(`\r  ${d}/${iterations} cases, ${rate.toFixed(1)}/s`),
+      onProgress: (d, rate) => shown.update(`${d}/${iterations} cases, ${rate.toFixed(1)}/s`),
     });
   } finally {
-    process.stderr.write('\n');
+    shown.end();
     await opener.close();
   }
   console.log(`  ${r.cases} cases, ${r.calls} calls in ${r.seconds.toFixed(1)} s (${r.perSecond.toFixed(1)} cases/s); ${r.setsCreated} sets created and cleaned up; canary ${r.canaryAlive ? 'alive' : 'DEAD'}`);

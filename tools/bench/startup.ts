@@ -18,6 +18,7 @@ import { StateStore } from '../../src/fsrvp/store.js';
 import { filetimeFromMs, type ShadowCopySetState } from '../../src/fsrvp/state.js';
 import { STANDALONE_FILE, type PublishedShare } from '../../src/shares/standalone.js';
 import type { SnapshotRef } from '../../src/storage/backend.js';
+import { progress } from '../lib/progress.js';
 
 const COPIES = Number(process.env.FSRVP_BENCH_STARTUP_COPIES ?? 10_000);
 
@@ -51,6 +52,7 @@ async function buildFixture(dir: string, n: number): Promise<void> {
   const store = await StateStore.open(config.stateDir, { fsync: false });
   const published: PublishedShare[] = [];
   const started = Date.now();
+  const shown = progress();
   let done = 0;
   const one = async (): Promise<void> => {
     const copyId = randomUUID();
@@ -68,7 +70,7 @@ async function buildFixture(dir: string, n: number): Promise<void> {
     };
     await store.apply([{ t: 'set', set }]);
     published.push({ name: exposedName, path: snap.path, readOnly: true, base: 'demo', comment: `Shadow copy of demo`, publishedAt: snap.createdAt, backend: 'copy' });
-    if (++done % 1000 === 0) process.stderr.write(`\r  fixture: ${done}/${n} shadow copies (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    if (++done % 1000 === 0) shown.update(`fixture: ${done}/${n} shadow copies (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   };
   const queue = Array.from({ length: n }, (_, i) => i);
   await Promise.all(Array.from({ length: 8 }, async () => {
@@ -76,7 +78,7 @@ async function buildFixture(dir: string, n: number): Promise<void> {
   }));
   await store.close();
   await writeFile(join(config.stateDir, STANDALONE_FILE), JSON.stringify({ version: 1, shares: published }));
-  process.stderr.write('\n');
+  shown.end();
 }
 
 export async function benchStartup(): Promise<void> {

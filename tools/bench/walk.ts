@@ -16,6 +16,7 @@ import { listNestedSubvolumes } from '../../src/storage/btrfs-subvolumes.js';
 import { readMounts } from '../../src/storage/mounts.js';
 import { run } from '../../src/sys/exec.js';
 import { createLoopFs, type LoopFs } from '../lib/loopfs.js';
+import { progress } from '../lib/progress.js';
 
 const ENTRIES = Number(process.env.FSRVP_BENCH_WALK_ENTRIES ?? 1_000_000);
 const RUNS = 3;
@@ -36,6 +37,7 @@ function buildTree(root: string, entries: number): number {
   let left = files;
   const seen = new Set<string>();
   const started = Date.now();
+  const shown = progress();
   for (const leaf of dirs) {
     // Parents first, counted once each.
     for (const p of [leaf.slice(0, leaf.lastIndexOf('/b')), leaf.slice(0, leaf.lastIndexOf('/c')), leaf.slice(0, leaf.lastIndexOf('/d')), leaf]) {
@@ -49,9 +51,9 @@ function buildTree(root: string, entries: number): number {
       closeSync(openSync(`${leaf}/f${f}`, 'wx'));
       made++;
     }
-    if (made % 100_000 < perLeaf + 4) process.stderr.write(`\r  tree: ${made.toLocaleString('en-US')} entries (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    if (made % 100_000 < perLeaf + 4) shown.update(`tree: ${made.toLocaleString('en-US')} entries (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   }
-  process.stderr.write('\n');
+  shown.end();
   return made;
 }
 
