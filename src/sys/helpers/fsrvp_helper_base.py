@@ -1,4 +1,5 @@
-"""The failure type every mode of the fsrvp helper reports (fsrvp_helper.py)."""
+"""What every mode of the fsrvp helper shares (fsrvp_helper.py): the failure type it reports, and
+the check of a path argument."""
 import errno
 
 
@@ -15,3 +16,10 @@ class OpError(Exception):
 def os_error(e, what):
     code = errno.errorcode.get(e.errno, 'EIO') if e.errno is not None else 'EIO'
     return OpError(code, '%s: %s' % (what, e.strerror or str(e)), e.errno)
+
+
+def absolute_path(path):
+    """`path` when it is an absolute path (a str starting with '/'); an EINVAL OpError otherwise."""
+    if not isinstance(path, str) or not path.startswith('/'):
+        raise OpError('EINVAL', 'not an absolute path: %r' % (path,), errno.EINVAL)
+    return path

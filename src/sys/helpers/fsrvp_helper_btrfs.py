@@ -6,7 +6,7 @@ import stat
 import struct
 import sys
 
-from fsrvp_helper_base import OpError, os_error
+from fsrvp_helper_base import OpError, absolute_path, os_error
 
 
 # From linux/btrfs.h (UAPI): ioctl magic 0x94. _IOW(t, nr, size) = 1 << 30 | size << 16 | t << 8 | nr,
@@ -46,9 +46,7 @@ DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 def _entry_name(path):
     """The last component of an absolute path, as bytes, checked for a subvolume name."""
-    if not isinstance(path, str) or not path.startswith('/'):
-        raise OpError('EINVAL', 'not an absolute path: %r' % (path,), errno.EINVAL)
-    parent, name = os.path.split(path.rstrip('/') or '/')
+    parent, name = os.path.split(absolute_path(path).rstrip('/') or '/')
     raw = os.fsencode(name)
     if not raw or raw in (b'.', b'..') or b'\0' in raw:
         raise OpError('EINVAL', 'not a subvolume name: %r' % (name,), errno.EINVAL)
@@ -116,9 +114,7 @@ def _check_subvolume(path):
 
 
 def btrfs_snapshot(args):
-    source, dest, readonly = args.get('source'), args.get('dest'), bool(args.get('readonly'))
-    if not isinstance(source, str) or not source.startswith('/'):
-        raise OpError('EINVAL', 'not an absolute path: %r' % (source,), errno.EINVAL)
+    source, dest, readonly = absolute_path(args.get('source')), args.get('dest'), bool(args.get('readonly'))
     parent, name = _entry_name(dest)
     src = _open_dir(source)
     try:
@@ -253,9 +249,7 @@ def _child_refs(fd, parent):
 def btrfs_nested(args):
     """The subvolumes strictly below directory `path`, as absolute paths, sorted (direct
     children of the subvolume holding `path` that lie inside it; deeper ones are inside those)."""
-    path = args.get('path')
-    if not isinstance(path, str) or not path.startswith('/'):
-        raise OpError('EINVAL', 'not an absolute path: %r' % (path,), errno.EINVAL)
+    path = absolute_path(args.get('path'))
     fd = _open_dir(path)
     try:
         tree, _ = _ino_lookup(fd, 0, SUBVOLUME_INO, 'subvolume of %s' % path)

@@ -8,7 +8,7 @@ import stat
 import struct
 import sys
 
-from fsrvp_helper_base import OpError, os_error
+from fsrvp_helper_base import OpError, absolute_path, os_error
 
 
 def _iocf(nr, size, write, read):
@@ -25,13 +25,6 @@ assert FS_IOC_GETFLAGS == _iocf(1, 8, False, True) and FS_IOC_SETFLAGS == _iocf(
 # The flags cannot be read or set on this filesystem (chattr says "Operation not supported").
 FLAGS_UNSUPPORTED = (errno.ENOTTY, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
 MAX_REPORTED = 5
-
-
-def _abs_path(args, key):
-    path = args.get(key)
-    if not isinstance(path, str) or not path.startswith('/'):
-        raise OpError('EINVAL', 'not an absolute path: %r' % (path,), errno.EINVAL)
-    return path
 
 
 def _walk(root):
@@ -51,7 +44,7 @@ def _walk(root):
 
 def files_xattr_copy(args):
     """Copies every extended attribute of every entry below `src` to the same path below `dst`."""
-    src, dst = _abs_path(args, 'src'), _abs_path(args, 'dst')
+    src, dst = absolute_path(args.get('src')), absolute_path(args.get('dst'))
     copied, failed, errors = 0, 0, []
     for path, _st in _walk(src):
         target = os.path.join(dst, os.path.relpath(path, src))
@@ -87,7 +80,7 @@ def _flags(fd, path):
 def files_set_immutable(args):
     """Sets (on) or clears the immutable flag of every directory and regular file of a tree."""
     import fcntl
-    root, on = _abs_path(args, 'path'), bool(args.get('on'))
+    root, on = absolute_path(args.get('path')), bool(args.get('on'))
     changed, failed, errors, root_flag = 0, 0, [], None
     for path, st in _walk(root):
         if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
@@ -119,7 +112,7 @@ def files_set_immutable(args):
 
 
 def files_get_immutable(args):
-    path = _abs_path(args, 'path')
+    path = absolute_path(args.get('path'))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
