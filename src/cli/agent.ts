@@ -12,6 +12,7 @@ import { FsrvpService } from '../fsrvp/service.js';
 import { fsrvpInterface } from '../fsrvp/interface.js';
 import { BtrfsBackend } from '../storage/btrfs.js';
 import { CopyBackend } from '../storage/copy.js';
+import { HookBackend } from '../storage/hook.js';
 import type { SnapshotBackend } from '../storage/backend.js';
 import { CombinedShareRegistry, SambaShareRegistry, StaticShareRegistry } from '../shares/registry.js';
 import { SambaRegistryPublisher } from '../shares/samba.js';
@@ -64,8 +65,20 @@ export function buildParts(config: AgentConfig): AgentParts {
     ...(settings ? { shareSettings: (name) => settings.read(name), ownedFile: join(config.stateDir, OWNED_FILE) } : {}),
   });
   const copy = new CopyBackend({ snapshotDir: config.storage.snapshotDir, policy });
-  // Preference order: the configured default first, then detection order (btrfs before copy).
-  const backends: SnapshotBackend[] = config.storage.defaultBackend === 'copy' ? [copy, btrfs] : [btrfs, copy];
+  const hooks = Object.entries(config.storage.hooks ?? {}).map(([name, h]) => ({
+    detect: h.detect,
+    backend: new HookBackend({
+      name, command: h.command, args: h.args, env: h.env, policy,
+      ...(h.timeoutSeconds !== undefined ? { timeoutSeconds: h.timeoutSeconds } : {}),
+      ...(h.createTimeoutSeconds !== undefined ? { createTimeoutSeconds: h.createTimeoutSeconds } : {}),
+    }),
+  }));
+  // Preference order for shares that name no backend: the configured default, the hooks that
+  // take part in detection, btrfs, copy (which supports every directory), then the other hooks,
+  // which serve only the shares that name them.
+  const ordered: SnapshotBackend[] = [...hooks.filter((h) => h.detect).map((h) => h.backend), btrfs, copy, ...hooks.filter((h) => !h.detect).map((h) => h.backend)];
+  const preferred = ordered.find((b) => b.name === config.storage.defaultBackend);
+  const backends = preferred ? [preferred, ...ordered.filter((b) => b !== preferred)] : ordered;
 
   const registries: ShareRegistry[] = [];
   if (config.shares.static) registries.push(new StaticShareRegistry(config.shares.static));

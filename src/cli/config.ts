@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { isLoopbackHost } from '../sys/loopback.js';
 import type { SharePolicy } from '../storage/policy.js';
 import { parsePolicy } from './config-policy.js';
+import { backendNames, parseHooks, type HookConfig } from './config-hooks.js';
 
 export interface CallerConfig {
   /** SIDs given to every TCP caller (TCP carries no identity). */
@@ -65,12 +66,16 @@ export interface AgentConfig {
     /** minLevel none: smbd's SMB session identifies the caller (the forwarded token). */
     samba?: { socketDir: string; byteMode: boolean; minLevel: MinAuthLevel };
   };
+  /** `backend`: btrfs, copy or the name of a hook (storage.hooks). */
   shares: { static?: Record<string, { path: string; backend?: string; policy?: SharePolicy }>; samba?: { smbConf?: string } };
   publisher: { type: 'standalone' } | { type: 'samba'; smbConf?: string; strategy?: 'import' | 'setparm' };
   /** Record every accepted connection as a replayable capture file in `dir` (fsrvpd --record). */
   record?: { dir: string; maxFileBytes?: number; maxTotalBytes?: number };
   storage: {
-    defaultBackend?: 'btrfs' | 'copy';
+    /** btrfs, copy or the name of a hook. */
+    defaultBackend?: string;
+    /** Snapshot backends that are executables (config-hooks.ts, storage/hook.ts), by name. */
+    hooks?: Record<string, HookConfig>;
     snapshotDir?: string;
     maxDepth: number;
     refuseHardLinks: boolean;
@@ -279,7 +284,8 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
         else {
           const o = r.object(v, p, ['path', 'backend', 'policy']);
           c.shares.static[name] = { path: resolve(r.string(o.path, `${p}.path`)) };
-          if (o.backend !== undefined) c.shares.static[name]!.backend = r.oneOf(o.backend, `${p}.backend`, ['btrfs', 'copy'] as const);
+          // Checked against the built-in backends and the hooks once storage is read.
+          if (o.backend !== undefined) c.shares.static[name]!.backend = r.string(o.backend, `${p}.backend`);
           if (o.policy !== undefined) c.shares.static[name]!.policy = parsePolicy(o.policy, `${p}.policy`, (q, m) => r.fail(q, m));
         }
       }
@@ -307,9 +313,11 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
     if (rc.maxTotalBytes !== undefined) c.record.maxTotalBytes = r.int(rc.maxTotalBytes, '$.record.maxTotalBytes', 4096, 2 ** 50);
   }
   if (top.storage !== undefined) {
-    const s = r.object(top.storage, '$.storage', ['defaultBackend', 'snapshotDir', 'maxDepth', 'refuseHardLinks', 'policy', 'sharePolicies']);
+    const s = r.object(top.storage, '$.storage', ['defaultBackend', 'snapshotDir', 'maxDepth', 'refuseHardLinks', 'policy', 'sharePolicies', 'hooks']);
     c.storage = { maxDepth: 5, refuseHardLinks: true, sharePolicies: {} };
-    if (s.defaultBackend !== undefined) c.storage.defaultBackend = r.oneOf(s.defaultBackend, '$.storage.defaultBackend', ['btrfs', 'copy'] as const);
+    if (s.hooks !== undefined) c.storage.hooks = parseHooks(s.hooks, '$.storage.hooks', (q, m) => r.fail(q, m));
+    const names = backendNames(c.storage.hooks);
+    if (s.defaultBackend !== undefined) c.storage.defaultBackend = r.oneOf(s.defaultBackend, '$.storage.defaultBackend', names);
     if (s.snapshotDir !== undefined) c.storage.snapshotDir = resolve(r.string(s.snapshotDir, '$.storage.snapshotDir'));
     if (s.maxDepth !== undefined) c.storage.maxDepth = r.int(s.maxDepth, '$.storage.maxDepth', 1, 1000);
     if (s.refuseHardLinks !== undefined) c.storage.refuseHardLinks = r.bool(s.refuseHardLinks, '$.storage.refuseHardLinks');
@@ -318,6 +326,12 @@ export function parseConfig(json: unknown, file = 'config'): AgentConfig {
     if (s.sharePolicies !== undefined) {
       const sp = r.object(s.sharePolicies, '$.storage.sharePolicies', Object.keys(isObject(s.sharePolicies) ? s.sharePolicies : {}));
       for (const [name, v] of Object.entries(sp)) c.storage.sharePolicies![name] = parsePolicy(v, `$.storage.sharePolicies.${name}`, fail);
+    }
+  }
+  const names = backendNames(c.storage.hooks);
+  for (const [name, share] of Object.entries(c.shares.static ?? {})) {
+    if (share.backend !== undefined && !names.includes(share.backend)) {
+      r.fail(`$.shares.static.${name}.backend`, `must be one of ${names.join(', ')} (a hook must be configured in storage.hooks)`);
     }
   }
   return c;

@@ -22,7 +22,8 @@ export type RefusalKind =
   | 'too-deep'
   | 'too-many-entries'
   | 'empty'
-  | 'location';
+  | 'location'
+  | 'backend';
 
 /** A refusal with a machine-readable kind (a `Refusal` for the FSRVP layer). */
 export interface PolicyRefusal extends Refusal {
