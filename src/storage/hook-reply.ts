@@ -91,59 +91,59 @@ function bool(o: Obj, key: string, what: string): boolean | undefined {
   return v;
 }
 
-/** The single JSON object of a hook's stdout. */
-export function parseReply(stdout: string, verb: string): Obj {
+/** The single JSON object of a hook's stdout (messages leave out the verb: HookError adds it). */
+export function parseReply(stdout: string): Obj {
   const body = stdout.trim();
-  if (body === '') fail(`${verb}: the hook printed nothing (a JSON object was expected)`);
+  if (body === '') fail('the hook printed nothing (a JSON object was expected)');
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch (e) {
     const head = body.length > 80 ? `${body.slice(0, 80)}…` : body;
-    fail(`${verb}: the hook's output is not JSON (${(e as Error).message}): ${JSON.stringify(head)}`);
+    fail(`the hook's output is not JSON (${(e as Error).message}): ${JSON.stringify(head)}`);
   }
-  return object(json, `${verb} reply`);
+  return object(json, 'the reply');
 }
 
 export function decodeHello(stdout: string): HelloReply {
-  const o = parseReply(stdout, 'hello');
+  const o = parseReply(stdout);
   const protocol = o.protocol;
-  if (typeof protocol !== 'number' || !Number.isInteger(protocol) || protocol < 1) fail('hello: "protocol" must be a positive integer');
-  const description = text(o, 'description', 'hello', true);
+  if (typeof protocol !== 'number' || !Number.isInteger(protocol) || protocol < 1) fail('reply: "protocol" must be a positive integer');
+  const description = text(o, 'description', 'reply', true);
   return description === undefined ? { protocol } : { protocol, description };
 }
 
 export function decodeSupports(stdout: string): SupportsReply {
-  const o = parseReply(stdout, 'supports');
-  const supported = bool(o, 'supported', 'supports');
-  if (supported === undefined) fail('supports: "supported" must be true or false');
-  const reason = text(o, 'reason', 'supports', true);
+  const o = parseReply(stdout);
+  const supported = bool(o, 'supported', 'reply');
+  if (supported === undefined) fail('reply: "supported" must be true or false');
+  const reason = text(o, 'reason', 'reply', true);
   return reason === undefined ? { supported } : { supported, reason };
 }
 
 export function decodeVolume(stdout: string): VolumeReply {
-  const o = parseReply(stdout, 'volume');
-  return { id: text(o, 'id', 'volume'), root: path(o, 'root', 'volume') };
+  const o = parseReply(stdout);
+  return { id: text(o, 'id', 'reply'), root: path(o, 'root', 'reply') };
 }
 
 export function decodeCheck(stdout: string): CheckReply {
-  const o = parseReply(stdout, 'check');
+  const o = parseReply(stdout);
   if (o.refusal === null || o.refusal === undefined) return { refusal: null };
-  const r = object(o.refusal, 'check: "refusal"');
-  return { refusal: { path: path(r, 'path', 'check refusal'), reason: text(r, 'reason', 'check refusal') } };
+  const r = object(o.refusal, 'reply: "refusal"');
+  return { refusal: { path: path(r, 'path', 'refusal'), reason: text(r, 'reason', 'refusal') } };
 }
 
 export function decodeCreate(stdout: string): CreateReply {
-  return { path: path(parseReply(stdout, 'create'), 'path', 'create') };
+  return { path: path(parseReply(stdout), 'path', 'reply') };
 }
 
 export function decodeList(stdout: string): ListReply {
-  const o = parseReply(stdout, 'list');
+  const o = parseReply(stdout);
   const items = o.snapshots;
-  if (!Array.isArray(items)) fail('list: "snapshots" must be a list');
+  if (!Array.isArray(items)) fail('reply: "snapshots" must be a list');
   const snapshots: ListedSnapshot[] = [];
   for (let i = 0; i < items.length; i++) {
-    const what = `list: snapshots[${i}]`;
+    const what = `snapshots[${i}]`;
     const s = object(items[i], what);
     const entry: { name: string; path: string; writable?: boolean; createdAt?: number } = {
       name: text(s, 'name', what), path: path(s, 'path', what),
