@@ -31,7 +31,7 @@ import {
 import { isInside } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { checkTree, policyOptionsFor, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
-import { abortError, CommandError, commandLine } from '../sys/exec.js';
+import { abortError, CommandError, commandLine, which } from '../sys/exec.js';
 import { runGroup, type GroupRunResult } from '../sys/exec-group.js';
 
 const debug = createDebug('fsrvp:hook');
@@ -257,9 +257,14 @@ export class HookBackend implements SnapshotBackend {
       ...this.options.env, PATH: SAFE_PATH, LC_ALL: 'C.UTF-8',
       FSRVP_HOOK_PROTOCOL: String(HOOK_PROTOCOL), FSRVP_HOOK_BACKEND: this.name,
     };
+    if ((await which(this.options.command)) === undefined) {
+      throw new HookError(this.name, verb, 'not-found', `${this.options.command} does not exist or is not executable`);
+    }
     let r: GroupRunResult;
     try {
-      r = await runGroup(this.options.command, args, { timeoutMs, env, maxStdout: MAX_REPLY_BYTES, ...(signal ? { signal } : {}) });
+      r = await runGroup(this.options.command, args, {
+        timeoutMs, env, maxStdout: MAX_REPLY_BYTES, dieWithParent: true, ...(signal ? { signal } : {}),
+      });
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
       if (e.kind === 'aborted') throw new HookError(this.name, verb, 'aborted', 'the request was cancelled before the hook started');

@@ -3,9 +3,12 @@
  * array and exactly the environment given. A timeout or an abort kills the whole group, so a
  * shell script's children (`zfs`, `lvcreate`, a `sleep`) go too and cannot hold the output pipes
  * open. Output is bounded: stdout up to `maxStdout` (more kills the group), the last 64 KiB of
- * stderr.
+ * stderr. With `dieWithParent` the program gets SIGKILL if this process dies first (util-linux
+ * `setpriv --pdeathsig`, where installed), so an agent killed mid-call leaves no hook running on
+ * after it, making a snapshot that the restarted agent's reconciliation has already looked for.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import createDebug from 'debug';
 import { CommandError, commandLine } from './exec.js';
 
@@ -14,12 +17,16 @@ const debug = createDebug('fsrvp:exec');
 const STDERR_KEEP = 64 * 1024;
 /** After the program exits, how long its pipes may stay open (a child it left behind) before we stop reading. */
 const CLOSE_GRACE_MS = 200;
+const SETPRIV = '/usr/bin/setpriv';
+let setprivPresent: boolean | undefined;
 
 export interface GroupRunOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
   readonly env: Readonly<Record<string, string>>;
   readonly maxStdout: number;
+  /** SIGKILL the program when this process dies (setpriv --pdeathsig KILL; nothing where setpriv is missing). */
+  readonly dieWithParent?: boolean;
 }
 
 export interface GroupRunResult {
@@ -49,7 +56,9 @@ export function runGroup(file: string, args: readonly string[], opts: GroupRunOp
   if (opts.signal?.aborted) return Promise.reject(new CommandError('aborted', cmd, undefined, '', '', 'aborted before start'));
   const started = Date.now();
   return new Promise<GroupRunResult>((resolve, reject) => {
-    const child = spawn(file, [...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...opts.env } });
+    setprivPresent ??= existsSync(SETPRIV);
+    const [exe, argv] = opts.dieWithParent && setprivPresent ? [SETPRIV, ['--pdeathsig', 'KILL', '--', file, ...args]] : [file, [...args]];
+    const child = spawn(exe, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...opts.env } });
     const out: Buffer[] = [];
     let outBytes = 0;
     let err = Buffer.alloc(0);

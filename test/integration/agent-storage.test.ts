@@ -59,8 +59,14 @@ async function stopDaemon(d: Daemon | undefined, signal: NodeJS.Signals = 'SIGTE
   await exited;
 }
 
-async function snapshotNames(fs: LoopFs, type: LoopFsType): Promise<string[]> {
-  if (type === 'btrfs') {
+type AgentStorage = 'btrfs' | 'xfs' | 'hook';
+const HOOK = resolve(repoRoot, 'tools/hooks/btrfs-hook');
+
+/** The filesystem each variant runs on: the hook variant drives btrfs through tools/hooks/btrfs-hook. */
+const fsTypeOf = (type: AgentStorage): LoopFsType => (type === 'hook' ? 'btrfs' : type);
+
+async function snapshotNames(fs: LoopFs, type: AgentStorage): Promise<string[]> {
+  if (fsTypeOf(type) === 'btrfs') {
     const out = (await run('btrfs', ['subvolume', 'list', '-o', fs.mountPoint])).stdout;
     return out.split('\n').filter((l) => l.includes('fsrvp-')).map((l) => l.trim().split(' ').pop() as string);
   }
@@ -71,8 +77,8 @@ async function snapshotNames(fs: LoopFs, type: LoopFsType): Promise<string[]> {
   return names;
 }
 
-for (const type of ['btrfs', 'xfs'] as const) {
-  describe(`the agent on ${type}`, () => {
+for (const type of ['btrfs', 'xfs', 'hook'] as const) {
+  describe(type === 'hook' ? 'the agent with a snapshot hook (btrfs-hook on btrfs)' : `the agent on ${type}`, () => {
     let fs: LoopFs;
     let work: string;
     let configFile: string;
@@ -81,10 +87,11 @@ for (const type of ['btrfs', 'xfs'] as const) {
     let daemon: Daemon | undefined;
 
     beforeAll(async () => {
-      await requireTools(type === 'btrfs' ? ['mkfs.btrfs', 'btrfs', 'losetup', 'mount'] : ['mkfs.xfs', 'losetup', 'mount', 'chattr']);
-      fs = await createLoopFs({ fsType: type });
+      const onBtrfs = fsTypeOf(type) === 'btrfs';
+      await requireTools(onBtrfs ? ['mkfs.btrfs', 'btrfs', 'losetup', 'mount'] : ['mkfs.xfs', 'losetup', 'mount', 'chattr']);
+      fs = await createLoopFs({ fsType: fsTypeOf(type) });
       share = join(fs.mountPoint, 'data');
-      if (type === 'btrfs') await run('btrfs', ['subvolume', 'create', share]);
+      if (onBtrfs) await run('btrfs', ['subvolume', 'create', share]);
       else await mkdir(share);
       await mkdir(join(share, 'docs'));
       await writeFile(join(share, 'docs', 'report.txt'), 'pre-commit\n');
@@ -94,7 +101,7 @@ for (const type of ['btrfs', 'xfs'] as const) {
       await mkdir(join(share, 'docs', 'team-b'));
       await writeFile(join(share, 'docs', 'team-b', 'b.txt'), 'b\n');
       const linked = join(fs.mountPoint, 'linked');
-      if (type === 'btrfs') await run('btrfs', ['subvolume', 'create', linked]);
+      if (onBtrfs) await run('btrfs', ['subvolume', 'create', linked]);
       else await mkdir(linked);
       await mkdir(join(linked, 'dir'));
       await symlink('/etc/passwd', join(linked, 'dir', 'escape'));
@@ -109,9 +116,9 @@ for (const type of ['btrfs', 'xfs'] as const) {
           static: Object.fromEntries([
             ['data', share], ['team-a', join(share, 'docs', 'team-a')], ['team-b', join(share, 'docs', 'team-b')],
             ['linked', join(fs.mountPoint, 'linked')],
-          ].map(([name, path]) => [name, { path, backend: type === 'btrfs' ? 'btrfs' : 'copy' }])),
+          ].map(([name, path]) => [name, { path, backend: type === 'xfs' ? 'copy' : type === 'hook' ? 'btrfs-cli' : 'btrfs' }])),
         },
-        storage: type === 'btrfs' ? {} : { snapshotDir: join(fs.mountPoint, 'snaps') },
+        storage: type === 'btrfs' ? {} : type === 'hook' ? { hooks: { 'btrfs-cli': { command: HOOK } } } : { snapshotDir: join(fs.mountPoint, 'snaps') },
       }));
     }, 120_000);
 
@@ -171,15 +178,15 @@ for (const type of ['btrfs', 'xfs'] as const) {
       expect(ATTR.AUTO_RECOVERY).toBe(0x00400000);
     });
 
-    it(type === 'btrfs'
+    it(type !== 'xfs'
       ? 'takes one snapshot for two shares on one volume and exposes each at its own path'
       : 'takes one copy per share (each share is its own volume for copies)', async () => {
       const c = await FsrvpClient.connect({ port: daemon!.port });
       try {
         const r = await c.cycle({ shares: ['team-a', 'team-b'], serverName: '127.0.0.1', recoveryComplete: false, delete: false });
         const [a, b] = r.copies as [typeof r.copies[0], typeof r.copies[0]];
-        expect(await snapshotNames(fs, type)).toHaveLength(type === 'btrfs' ? 1 : 2);
-        if (type === 'btrfs') expect(a.copyId).toBe(b.copyId);
+        expect(await snapshotNames(fs, type)).toHaveLength(type !== 'xfs' ? 1 : 2);
+        if (type !== 'xfs') expect(a.copyId).toBe(b.copyId);
         else expect(a.copyId).not.toBe(b.copyId);
         expect(a.exposedName).toBe(`team-a@{${a.copyId}}`);
         expect(b.exposedName).toBe(`team-b@{${b.copyId}}`);

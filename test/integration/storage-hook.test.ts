@@ -4,6 +4,7 @@
  * sealed by set-readonly, taken names are skipped, and a create that times out or is cancelled
  * leaves nothing behind, even when the hook script's own children still run.
  */
+import { spawn } from 'node:child_process';
 import { appendFile, chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -143,6 +144,24 @@ describe('the hook backend with the reference btrfs hook', () => {
     setTimeout(() => ac.abort(new Error('FSRVP_E_WAIT_TIMEOUT')), 1500);
     const e = await slow.create(volume, { shadowCopyId: guid(5), writable: false, signal: ac.signal }).catch((x: unknown) => x);
     expect(e).toMatchObject({ kind: 'aborted', verb: 'create' });
+    expect(await onDisk()).toEqual([]);
+  });
+
+  it('takes the hook down with the agent: a create in flight when the agent is killed makes nothing', async () => {
+    // The hook waits 2 s, then snapshots; the agent process is killed 0.5 s into the call.
+    const late = join(work, 'late-hook');
+    await writeFile(late, '#!/bin/sh\nif [ "$1" = create ]; then sleep 2; fi\nexec "$REAL_HOOK" "$@"\n');
+    await chmod(late, 0o755);
+    const script = `import { HookBackend } from ${JSON.stringify(resolve(repoRoot, 'dist/src/storage/hook.js'))};
+      const b = new HookBackend({ name: 'late', command: ${JSON.stringify(late)}, env: { REAL_HOOK: ${JSON.stringify(HOOK)} } });
+      const v = await b.volumeOf(${JSON.stringify(share)});
+      process.stdout.write('calling\\n');
+      await b.create(v, { shadowCopyId: '${guid(6)}', writable: false });`;
+    const agent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((res) => agent.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('calling')) res(); }));
+    await new Promise((r) => setTimeout(r, 500));
+    agent.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 3000));
     expect(await onDisk()).toEqual([]);
   });
 
