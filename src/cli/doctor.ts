@@ -9,8 +9,9 @@
  * the registry (`include = registry` or `config backend = registry`), followed by
  * `smbcontrol smbd reload-config`; otherwise the lines are printed for the administrator.
  *
- * `--agent-config FILE` adds the authentication mechanisms section (doctor-auth.ts);
- * `--auth-only` prints only that.
+ * `--agent-config FILE` adds the authentication mechanisms section (doctor-auth.ts) and, when
+ * the configuration has snapshot hooks, whether they answer (doctor-hooks.ts); `--auth-only`
+ * prints only the mechanisms.
  */
 import { constants as fsc, existsSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
@@ -283,8 +284,9 @@ export function formatReport(rep: DoctorReport): string {
 
 const USAGE = 'usage: fsrvpd doctor [--apply] [--config smb.conf] [--socket-dir DIR] [--agent-config FILE [--auth-only]]\n'
   + '  --agent-config FILE  also report which authentication mechanisms of this agent configuration\n'
-  + '                       will work here and why not (keytab, clock skew, winbind, passdb, levels)\n'
-  + '  --auth-only          only that report (no Samba checks)';
+  + '                       will work here and why not (keytab, clock skew, winbind, passdb, levels),\n'
+  + '                       and whether its snapshot hooks answer and serve the shares that name them\n'
+  + '  --auth-only          only the mechanisms report (no Samba or hook checks)';
 
 /** The `fsrvpd doctor` subcommand. Returns the exit code: 0 healthy, 1 not, 2 usage error. */
 export async function runDoctor(argv: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
@@ -329,9 +331,16 @@ export async function runDoctor(argv: string[], out: (s: string) => void = (s) =
     const { loadConfig } = await import('./config.js');
     const { inspectMechanisms, formatMechanisms } = await import('./doctor-auth.js');
     const { mechanismProbes } = await import('./doctor-probes.js');
-    const findings = await inspectMechanisms(loadConfig(agentConfig), mechanismProbes(execTool));
+    const parsed = loadConfig(agentConfig);
+    const findings = await inspectMechanisms(parsed, mechanismProbes(execTool));
     out(`${authOnly ? '' : '\n'}${formatMechanisms(agentConfig, findings)}`);
     healthy &&= !findings.some((f) => f.status === 'error' || f.status === 'missing');
+    if (!authOnly && parsed.storage.hooks && Object.keys(parsed.storage.hooks).length > 0) {
+      const { inspectHooks, formatHooks } = await import('./doctor-hooks.js');
+      const hooks = await inspectHooks(parsed);
+      out(`\n${formatHooks(agentConfig, hooks)}`);
+      healthy &&= !hooks.some((f) => f.status === 'error');
+    }
   }
   return healthy ? 0 : 1;
 }
