@@ -150,6 +150,7 @@ export class HookBackend implements SnapshotBackend {
     const mode = opts.writable ? 'writable' : 'readonly';
     for (let seq = 1; seq <= MAX_NAME_TRIES; seq++) {
       const name = snapshotName(guid, createdAt, seq);
+      debug('%s: creating %s of %s (%s)', this.name, name, volume.id, mode);
       let out: string;
       try {
         out = await this.invoke('create', [volume.id, volume.root, name, mode], this.createTimeoutMs(), opts.signal);
