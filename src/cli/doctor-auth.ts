@@ -12,7 +12,7 @@
  * host are separate (mechanismProbes) so that tests can give their own.
  */
 import type { AgentConfig } from './config.js';
-import type { Finding, Status } from './doctor-common.js';
+import { formatSection, type Finding, type Status } from './doctor-common.js';
 import { getEnctype } from '../security/kerberos/crypto.js';
 import type { Keytab, KeytabEntry } from '../security/kerberos/keytab.js';
 import { DEFAULT_CLOCK_SKEW_SEC } from '../security/kerberos/acceptor.js';
@@ -183,10 +183,7 @@ export async function inspectMechanisms(config: AgentConfig, probes: MechanismPr
 
 /** Renders the mechanisms section as the CLI prints it. */
 export function formatMechanisms(configFile: string, findings: readonly Finding[]): string {
-  const tag: Record<Status, string> = { ok: 'ok', info: 'info', missing: 'MISSING', error: 'ERROR', fixed: 'fixed' };
-  const lines = [`fsrvpd doctor: authentication mechanisms of ${configFile}`];
-  for (const f of findings) lines.push(`  ${tag[f.status].padEnd(8)} ${f.check}: ${f.detail}`);
-  const bad = findings.some((f) => f.status === 'error' || f.status === 'missing');
-  lines.push('', bad ? 'Some configured authentication will not work here.' : 'The configured authentication will work here.');
-  return lines.join('\n');
+  return formatSection(`fsrvpd doctor: authentication mechanisms of ${configFile}`, findings, {
+    bad: 'Some configured authentication will not work here.', good: 'The configured authentication will work here.',
+  });
 }

@@ -40,3 +40,13 @@ export class Report {
     else this.add(status, check, detail);
   }
 }
+
+/** A titled section of findings, one per line, and a closing verdict (bad: any error or missing). */
+export function formatSection(title: string, findings: readonly Finding[], verdict: { bad: string; good: string }): string {
+  const tag: Record<Status, string> = { ok: 'ok', info: 'info', missing: 'MISSING', error: 'ERROR', fixed: 'fixed' };
+  const lines = [title];
+  for (const f of findings) lines.push(`  ${tag[f.status].padEnd(8)} ${f.check}: ${f.detail}`);
+  const bad = findings.some((f) => f.status === 'error' || f.status === 'missing');
+  lines.push('', bad ? verdict.bad : verdict.good);
+  return lines.join('\n');
+}

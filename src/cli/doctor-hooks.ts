@@ -4,7 +4,7 @@
  */
 import { HookBackend } from '../storage/hook.js';
 import type { AgentConfig } from './config.js';
-import type { Finding, Status } from './doctor-common.js';
+import { formatSection, type Finding, type Status } from './doctor-common.js';
 
 export async function inspectHooks(config: AgentConfig): Promise<Finding[]> {
   const findings: Finding[] = [];
@@ -41,10 +41,7 @@ export async function inspectHooks(config: AgentConfig): Promise<Finding[]> {
 }
 
 export function formatHooks(configFile: string, findings: readonly Finding[]): string {
-  const tag: Record<Status, string> = { ok: 'ok', info: 'info', missing: 'MISSING', error: 'ERROR', fixed: 'fixed' };
-  const lines = [`fsrvpd doctor: snapshot hooks of ${configFile}`];
-  for (const f of findings) lines.push(`  ${tag[f.status].padEnd(8)} ${f.check}: ${f.detail}`);
-  const bad = findings.some((f) => f.status === 'error' || f.status === 'missing');
-  lines.push('', bad ? 'Some configured snapshot hooks will not work.' : 'The configured snapshot hooks answer.');
-  return lines.join('\n');
+  return formatSection(`fsrvpd doctor: snapshot hooks of ${configFile}`, findings, {
+    bad: 'Some configured snapshot hooks will not work.', good: 'The configured snapshot hooks answer.',
+  });
 }
