@@ -15,6 +15,7 @@
  * Exit status 0 is success and stdout holds one JSON object; any other status is a failure whose
  * stderr the error carries. Two statuses mean something: 17 from `create` says the name is taken
  * (the agent takes the next name), 64 says the verb is unknown (for `check`: no objection).
+ * A long `create` may report how far it is with stderr lines `progress DONE [TOTAL]`.
  *
  * The agent keeps every promise the built-in backends keep: names come from naming.ts (so
  * `list` replies are filtered to names this agent makes), a create that fails, times out or is
@@ -76,6 +77,14 @@ export class HookError extends Error {
   ) {
     super(`snapshot hook ${backend}: ${verb}: ${detail}`);
   }
+}
+
+const PROGRESS_RE = /^progress (\d{1,15})(?: (\d{1,15}))?\s*$/;
+
+/** A `progress DONE [TOTAL]` line of a hook's stderr, passed on; other lines are not progress. */
+function reportProgress(line: string, progress: NonNullable<CreateOptions['progress']>): void {
+  const m = PROGRESS_RE.exec(line);
+  if (m) progress(Number(m[1]), m[2] === undefined ? undefined : Number(m[2]));
 }
 
 export class HookBackend implements SnapshotBackend {
@@ -153,7 +162,7 @@ export class HookBackend implements SnapshotBackend {
       debug('%s: creating %s of %s (%s)', this.name, name, volume.id, mode);
       let out: string;
       try {
-        out = await this.invoke('create', [volume.id, volume.root, name, mode], this.createTimeoutMs(), opts.signal);
+        out = await this.invoke('create', [volume.id, volume.root, name, mode], this.createTimeoutMs(), opts.signal, opts.progress);
       } catch (e) {
         if (e instanceof HookError && e.kind === 'failed' && e.exitCode === HOOK_EXIT_EXISTS) {
           debug('%s: %s exists on %s; trying the next name', this.name, name, volume.id);
@@ -251,7 +260,9 @@ export class HookBackend implements SnapshotBackend {
     }
   }
 
-  private async invoke(verb: string, operands: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<string> {
+  private async invoke(
+    verb: string, operands: readonly string[], timeoutMs: number, signal?: AbortSignal, progress?: CreateOptions['progress'],
+  ): Promise<string> {
     if (verb !== 'hello') await this.describe();
     const args = [...(this.options.args ?? []), verb, ...operands];
     const env: Record<string, string> = {
@@ -265,6 +276,7 @@ export class HookBackend implements SnapshotBackend {
     try {
       r = await runGroup(this.options.command, args, {
         timeoutMs, env, maxStdout: MAX_REPLY_BYTES, dieWithParent: true, ...(signal ? { signal } : {}),
+        ...(progress ? { onStderrLine: (line: string) => reportProgress(line, progress) } : {}),
       });
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;

@@ -27,6 +27,8 @@ export interface GroupRunOptions {
   readonly maxStdout: number;
   /** SIGKILL the program when this process dies (setpriv --pdeathsig KILL; nothing where setpriv is missing). */
   readonly dieWithParent?: boolean;
+  /** Each complete line of stderr as it arrives (progress reports). */
+  readonly onStderrLine?: (line: string) => void;
 }
 
 export interface GroupRunResult {
@@ -94,9 +96,14 @@ export function runGroup(file: string, args: readonly string[], opts: GroupRunOp
       if (outBytes > opts.maxStdout) kill('overflow');
       else out.push(d);
     });
+    let partial = '';
     child.stderr.on('data', (d: Buffer) => {
       err = Buffer.concat([err, d]);
       if (err.length > STDERR_KEEP) err = err.subarray(err.length - STDERR_KEEP);
+      if (!opts.onStderrLine) return;
+      const lines = (partial + d.toString('utf8')).split('\n');
+      partial = (lines.pop() as string).slice(-STDERR_KEEP);
+      for (const line of lines) opts.onStderrLine(line);
     });
     child.once('error', (e: NodeJS.ErrnoException) => {
       if (settled) return;

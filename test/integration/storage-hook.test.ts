@@ -105,6 +105,17 @@ describe('the hook backend with the reference btrfs hook', () => {
     await backend.delete(snap);
   });
 
+  it('passes on the progress lines a long create prints on stderr', async () => {
+    const chatty = join(work, 'chatty-hook');
+    await writeFile(chatty, '#!/bin/sh\nif [ "$1" = create ]; then echo "progress 1 3" >&2; echo "copying tree" >&2; printf "progress 3" >&2; echo " 3" >&2; echo "progress 4" >&2; fi\nexec "$REAL_HOOK" "$@"\n');
+    await chmod(chatty, 0o755);
+    const b = new HookBackend({ name: 'chatty', command: chatty, env: { REAL_HOOK: HOOK } });
+    const seen: Array<[number, number | undefined]> = [];
+    const snap = await b.create(await b.volumeOf(share), { shadowCopyId: guid(7), writable: false, progress: (d, t) => seen.push([d, t]) });
+    expect(seen).toEqual([[1, 3], [3, 3], [4, undefined]]);
+    await b.delete(snap);
+  });
+
   it('takes the next name when the hook says a name is taken (exit 17)', async () => {
     const volume = await backend.volumeOf(share);
     const a = await backend.create(volume, { shadowCopyId: guid(3), writable: false });
