@@ -134,22 +134,27 @@ export class HookBackend implements SnapshotBackend {
   }
 
   async check(sharePath: string, options: CheckOptions = {}): Promise<PolicyRefusal | undefined> {
-    let volume: Volume;
     let path: string;
     try {
       path = await realpath(sharePath);
       if (!(await stat(path)).isDirectory()) return refusal('not-a-directory', sharePath, `${sharePath} is not a directory`);
-      volume = await this.volumeOf(path);
     } catch (e) {
       return refusal('not-a-directory', sharePath, (e as Error).message);
     }
-    const policy = options.policy ? policyOptionsFor(options.policy) : this.options.policy;
-    const own = await checkTree(path, policy, options.progress ? { progress: options.progress } : {});
-    if (own) return own;
-    const out = await this.invokeOptional('check', [path, volume.id, volume.root]);
-    if (out === undefined) return undefined;
-    const r = this.decode('check', () => decodeCheck(out)).refusal;
-    return r ? refusal('backend', r.path, r.reason) : undefined;
+    try {
+      const volume = await this.volumeOf(path);
+      const policy = options.policy ? policyOptionsFor(options.policy) : this.options.policy;
+      const own = await checkTree(path, policy, options.progress ? { progress: options.progress } : {});
+      if (own) return own;
+      const out = await this.invokeOptional('check', [path, volume.id, volume.root]);
+      if (out === undefined) return undefined;
+      const r = this.decode('check', () => decodeCheck(out)).refusal;
+      return r ? refusal('backend', r.path, r.reason) : undefined;
+    } catch (e) {
+      // The hook failed or answered badly: the share cannot be shadow-copied now, and the log says why.
+      if (e instanceof HookError) return refusal('backend', path, e.message);
+      throw e;
+    }
   }
 
   async create(volume: Volume, opts: CreateOptions): Promise<SnapshotRef> {
@@ -174,6 +179,9 @@ export class HookBackend implements SnapshotBackend {
       let ref: SnapshotRef;
       try {
         const path = this.decode('create', () => decodeCreate(out)).path;
+        if (!(await stat(path).then((st) => st.isDirectory(), () => false))) {
+          throw new HookError(this.name, 'create', 'bad-reply', `the snapshot's path ${path} is not a directory`);
+        }
         ref = { backend: this.name, volumeId: volume.id, path, name, writable: opts.writable, createdAt };
         if (opts.signal?.aborted) throw abortError(opts.signal);
       } catch (e) {

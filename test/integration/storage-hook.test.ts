@@ -195,6 +195,32 @@ describe('the hook backend with the reference btrfs hook', () => {
     await expect(f.volumeOf(share)).rejects.toMatchObject({ kind: 'failed', exitCode: 3, message: expect.stringMatching(/exited with status 3: pool tank is faulted/) });
   });
 
+  it('refuses a share when the hook fails its check, and removes a snapshot whose reply names no directory', async () => {
+    const liar = join(work, 'liar-hook');
+    await writeFile(liar, [
+      '#!/bin/sh',
+      'echo "$*" >> "$LOG"',
+      'case "$1" in',
+      '  hello) echo \'{"protocol":1}\' ;;',
+      `  volume) echo '{"id":"v","root":"${share}"}' ;;`,
+      '  check) echo "pool offline" >&2; exit 5 ;;',
+      '  create) echo \'{"path":"/nonexistent/snap"}\' ;;',
+      '  delete) echo \'{}\' ;;',
+      '  *) exit 64 ;;',
+      'esac',
+    ].join('\n'));
+    await chmod(liar, 0o755);
+    const log = join(work, 'liar.log');
+    const b = new HookBackend({ name: 'liar', command: liar, env: { LOG: log } });
+    const r = await b.check(share);
+    expect(r).toMatchObject({ kind: 'backend', path: share });
+    expect(r!.reason).toMatch(/check: .*exited with status 5: pool offline/);
+    await expect(b.create(await b.volumeOf(share), { shadowCopyId: guid(8), writable: false }))
+      .rejects.toMatchObject({ kind: 'bad-reply', message: expect.stringMatching(/\/nonexistent\/snap is not a directory/) });
+    const calls = (await readFile(log, 'utf8')).trim().split('\n');
+    expect(calls.at(-1)).toMatch(new RegExp(`^delete v fsrvp-${guid(8)}_GMT-[\\d.-]+ ?$`));
+  });
+
   it('gives the hook only PATH, LC_ALL, FSRVP_HOOK_* and its configured variables', async () => {
     const envHook = join(work, 'env-hook');
     await writeFile(envHook, '#!/bin/sh\nif [ "$1" = hello ]; then echo \'{"protocol":1}\'; exit 0; fi\nenv | sort > "$OUT"\necho \'{"supported":false}\'\n');
