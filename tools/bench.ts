@@ -11,7 +11,8 @@ const HELP = `usage: npm run bench -- [--only SECTION[,SECTION]] [--seconds N]
 Sections (all by default):
   ndr      NDR encode+decode of a GetShareMapping response (reference: JSON round trip)
   tcp      GetSupportedVersion round trips over TCP, 1 and 16 connections (reference: raw echo)
-  cycle    full FSRVP cycles per second on reflink/copy and btrfs (needs root for btrfs)
+  cycle    full FSRVP cycles per second on reflink/copy and btrfs, and on btrfs through the reference
+           snapshot hook (needs root for btrfs)
   startup  agent start-up time with 10,000 persisted shadow copies
   samba    ours vs Samba's rpcd_fsrvp through a private smbd (needs root and Samba)
   multi    8-share/8-subvolume sets through that smbd: Commit, Expose, Add vs Samba, and vs our 1-share set

@@ -98,10 +98,11 @@ describe('the hook backend with the reference btrfs hook', () => {
     const volume = await backend.volumeOf(share);
     const snap = await backend.create(volume, { shadowCopyId: guid(2), writable: true });
     await appendFile(join(snap.path, 'docs', 'a.txt'), ' recovered');
-    expect(await backend.list(volume)).toMatchObject([{ name: snap.name, writable: true }]);
+    expect((await run('btrfs', ['property', 'get', '-ts', snap.path, 'ro'])).stdout.trim()).toBe('ro=false');
     await backend.setReadOnly(snap);
     expect(await errno(appendFile(join(snap.path, 'docs', 'a.txt'), 'x'))).toBe('EROFS');
-    expect(await backend.list(volume)).toMatchObject([{ name: snap.name, writable: false }]);
+    expect((await run('btrfs', ['property', 'get', '-ts', snap.path, 'ro'])).stdout.trim()).toBe('ro=true');
+    expect(await backend.list(volume)).toMatchObject([{ name: snap.name, path: snap.path }]);
     await backend.delete(snap);
   });
 
