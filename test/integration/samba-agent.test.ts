@@ -1,16 +1,18 @@
 /**
- * The full agent (FSRVP service, btrfs backend, Samba registry publisher, npa listener) behind a
+ * The full agent (FSRVP service, btrfs backend and a snapshot hook, Samba registry publisher, npa listener) behind a
  * real smbd, driven by rpcclient and smbclient as an administrator would, and by a user without
  * rights.
  */
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HRESULT } from '../../src/fsrvp/codes.js';
 import { FSRVP_OPERATIONS } from '../../src/fsrvp/idl.js';
 import { Rng } from '../../src/ndr/index.js';
 import { captureHandshake, NpaPipeClient } from '../../tools/lib/npa-pipe-client.js';
 import { parseExposed, SambaHarness, startTestAgent, type Exposed } from '../../tools/lib/samba-harness.js';
+import { run } from '../../src/sys/exec.js';
+import { repoRoot } from '../helpers/fixtures.js';
 
 let h: SambaHarness;
 let plainHandshake: Uint8Array;
@@ -22,7 +24,8 @@ beforeAll(async () => {
   // The tokens smbd forwards for each user, recorded before the agent takes the socket.
   plainHandshake = await captureHandshake(h, h.plain);
   adminHandshake = await captureHandshake(h, h.admin);
-  const agent = await startTestAgent(h);
+  // A snapshot hook, for the share that names it with fsrvp:backend (the other shares keep btrfs).
+  const agent = await startTestAgent(h, (c) => { c.storage.hooks = { 'btrfs-cli': { command: HOOK, args: [], env: {}, detect: false } }; });
   socketPath = agent.samba!.path;
 });
 afterAll(async () => {
@@ -30,6 +33,7 @@ afterAll(async () => {
 });
 
 const ACCESS_DENIED = /0x80070005/;
+const HOOK = resolve(repoRoot, 'tools/hooks/btrfs-hook');
 
 async function createExpose(mode: 'ro' | 'rw'): Promise<Exposed> {
   const r = await h.rpcclient(`fss_create_expose backup ${mode} fsrvp_share`);
@@ -155,6 +159,33 @@ describe('a share added a moment ago', () => {
     const bad = await h.rpcclient('fss_create_expose backup ro no_such_share');
     expect(parseExposed(bad.stdout)).toBeUndefined();
     await expectNothingLeft();
+  });
+});
+
+describe('a share whose fsrvp:backend names a snapshot hook', () => {
+  it('is snapshotted by the hook, exposed through smbd with the pre-commit content, and removed by fss_delete', async () => {
+    const dir = join(h.mount, 'share90');
+    await run('btrfs', ['subvolume', 'create', dir]);
+    await chmod(dir, 0o777);
+    await writeFile(join(dir, 'h.dat'), 'before the hook snapshot', { mode: 0o666 });
+    const add = await h.net(['conf', 'addshare', 'hooked_share', dir, 'writeable=y', 'guest_ok=n']);
+    expect(add.code, add.stderr).toBe(0);
+    try {
+      expect((await h.net(['conf', 'setparm', 'hooked_share', 'fsrvp:backend', 'btrfs-cli'])).code).toBe(0);
+      const r = await h.rpcclient('fss_create_expose backup ro hooked_share');
+      const e = parseExposed(r.stdout);
+      expect(e, r.stdout + r.stderr).toBeDefined();
+      await writeFile(join(dir, 'h.dat'), 'after', { mode: 0o666 });
+      expect(await fetchFile(e!.share, 'h.dat')).toBe('before the hook snapshot');
+      // The hook's layout, not the btrfs backend's: <mount>/.fsrvp-hook/share90/fsrvp-…
+      expect(await h.snapshotSubvolumes()).toEqual([expect.stringMatching(/^\.fsrvp-hook\/share90\/fsrvp-[0-9a-f-]{36}_GMT-/)]);
+      const d = await h.rpcclient(`fss_delete hooked_share ${e!.setId} ${e!.copyId}`);
+      expect(d.stdout, d.stderr).toContain('shadow-copy deleted');
+    } finally {
+      await h.net(['conf', 'delshare', 'hooked_share']);
+    }
+    await expectNothingLeft();
+    await run('btrfs', ['subvolume', 'delete', dir]);
   });
 });
 
