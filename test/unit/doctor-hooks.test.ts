@@ -38,7 +38,7 @@ describe('doctor: snapshot hooks', () => {
       { status: 'error', check: 'share there', detail: 'hook pool does not support /: not a dataset' },
       { status: 'error', check: 'hook old', detail: expect.stringMatching(/speaks protocol 2; this agent speaks 1/) },
       { status: 'ok', check: 'hook idle', detail: expect.stringMatching(/protocol 1/) },
-      { status: 'info', check: 'hook idle', detail: expect.stringMatching(/no static share names it/) },
+      { status: 'info', check: 'hook idle', detail: expect.stringMatching(/no share names it/) },
     ]);
     expect(formatHooks('agent.json', findings)).toMatch(/ERROR +share there[^\n]*\n[\s\S]*Some configured snapshot hooks will not work\./);
   });
