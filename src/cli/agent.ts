@@ -26,6 +26,7 @@ import { attachRpcStream } from '../transport/stream.js';
 import { FSRVP_PIPE } from '../fsrvp/codes.js';
 import { ConfigError, type AgentConfig, type MinAuthLevel } from './config.js';
 import { sharePolicyResolver } from './config-policy.js';
+import { hookBackendOptions } from './config-hooks.js';
 import { AUTH_LEVEL } from '../dcerpc/constants.js';
 import type { SecurityEvent } from '../dcerpc/auth.js';
 import { buildHostAuth, type HostAuth, type HostAuthOptions } from '../security/host-auth.js';
@@ -67,11 +68,7 @@ export function buildParts(config: AgentConfig): AgentParts {
   const copy = new CopyBackend({ snapshotDir: config.storage.snapshotDir, policy });
   const hooks = Object.entries(config.storage.hooks ?? {}).map(([name, h]) => ({
     detect: h.detect,
-    backend: new HookBackend({
-      name, command: h.command, args: h.args, env: h.env, policy,
-      ...(h.timeoutSeconds !== undefined ? { timeoutSeconds: h.timeoutSeconds } : {}),
-      ...(h.createTimeoutSeconds !== undefined ? { createTimeoutSeconds: h.createTimeoutSeconds } : {}),
-    }),
+    backend: new HookBackend({ ...hookBackendOptions(name, h), policy }),
   }));
   // Preference order for shares that name no backend: the configured default, the hooks that
   // take part in detection, btrfs, copy (which supports every directory), then the other hooks,

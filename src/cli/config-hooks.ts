@@ -7,6 +7,7 @@
  *                         "createTimeoutSeconds": 600, "detect": false } }
  */
 import { isAbsolute } from 'node:path';
+import type { HookBackendOptions } from '../storage/hook.js';
 
 export interface HookConfig {
   command: string;
@@ -79,4 +80,13 @@ export function parseHooks(v: unknown, path: string, fail: Fail): Record<string,
 /** Backend names a configuration may choose: the built-in ones and its hooks. */
 export function backendNames(hooks: Readonly<Record<string, HookConfig>> | undefined): string[] {
   return [...BUILTIN_BACKENDS, ...Object.keys(hooks ?? {})];
+}
+
+/** The hook backend's options from its configuration (the agent adds the directory policy). */
+export function hookBackendOptions(name: string, h: HookConfig): HookBackendOptions {
+  return {
+    name, command: h.command, args: h.args, env: h.env,
+    ...(h.timeoutSeconds !== undefined ? { timeoutSeconds: h.timeoutSeconds } : {}),
+    ...(h.createTimeoutSeconds !== undefined ? { createTimeoutSeconds: h.createTimeoutSeconds } : {}),
+  };
 }

@@ -6,6 +6,7 @@
 import { SambaShareRegistry } from '../shares/registry.js';
 import { HookBackend } from '../storage/hook.js';
 import type { AgentConfig } from './config.js';
+import { hookBackendOptions } from './config-hooks.js';
 import { formatSection, type Finding, type Status } from './doctor-common.js';
 
 /** Every configured share as name, path and chosen backend. */
@@ -26,7 +27,7 @@ export async function inspectHooks(config: AgentConfig): Promise<Finding[]> {
   const add = (status: Status, check: string, detail: string): void => { findings.push({ status, check, detail }); };
   const all = Object.keys(config.storage.hooks ?? {}).length > 0 ? await sharesOf(config, add) : [];
   for (const [name, h] of Object.entries(config.storage.hooks ?? {})) {
-    const hook = new HookBackend({ name, command: h.command, args: h.args, env: h.env, ...(h.timeoutSeconds ? { timeoutSeconds: h.timeoutSeconds } : {}) });
+    const hook = new HookBackend(hookBackendOptions(name, h));
     const check = `hook ${name}`;
     try {
       const hello = await hook.describe();

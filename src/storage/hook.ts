@@ -32,7 +32,7 @@ import {
 import { isInside } from './mounts.js';
 import { normalizeGuid, parseSnapshotName, snapshotName, toSeconds } from './naming.js';
 import { checkTree, policyOptionsFor, refusal, type PolicyOptions, type PolicyRefusal } from './policy.js';
-import { abortError, CommandError, commandLine, which } from '../sys/exec.js';
+import { abortError, CommandError, commandLine, lastLines, which } from '../sys/exec.js';
 import { runGroup, type GroupRunResult } from '../sys/exec-group.js';
 
 const debug = createDebug('fsrvp:hook');
@@ -97,15 +97,17 @@ export class HookBackend implements SnapshotBackend {
 
   /** The hook's `hello`, asked once (again after a failure); checks the protocol version. */
   describe(): Promise<HelloReply> {
-    this.hello ??= this.invoke('hello', [], this.timeoutMs()).then((out) => {
+    if (this.hello) return this.hello;
+    const asked = this.invoke('hello', [], this.timeoutMs()).then((out) => {
       const h = this.decode('hello', () => decodeHello(out));
       if (h.protocol !== HOOK_PROTOCOL) {
         throw new HookError(this.name, 'hello', 'protocol', `the hook speaks protocol ${h.protocol}; this agent speaks ${HOOK_PROTOCOL}`);
       }
       return h;
     });
-    this.hello.catch(() => { this.hello = undefined; });
-    return this.hello;
+    asked.catch(() => { if (this.hello === asked) this.hello = undefined; });
+    this.hello = asked;
+    return asked;
   }
 
   async supports(path: string): Promise<boolean> {
@@ -277,9 +279,9 @@ export class HookBackend implements SnapshotBackend {
       ...this.options.env, PATH: SAFE_PATH, LC_ALL: 'C.UTF-8',
       FSRVP_HOOK_PROTOCOL: String(HOOK_PROTOCOL), FSRVP_HOOK_BACKEND: this.name,
     };
-    if ((await which(this.options.command)) === undefined) {
-      throw new HookError(this.name, verb, 'not-found', `${this.options.command} does not exist or is not executable`);
-    }
+    // Missing before the start (setpriv would only report an exit status), or at it (a race).
+    const notFound = (): HookError => new HookError(this.name, verb, 'not-found', `${this.options.command} does not exist or is not executable`);
+    if ((await which(this.options.command)) === undefined) throw notFound();
     let r: GroupRunResult;
     try {
       r = await runGroup(this.options.command, args, {
@@ -289,12 +291,12 @@ export class HookBackend implements SnapshotBackend {
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
       if (e.kind === 'aborted') throw new HookError(this.name, verb, 'aborted', 'the request was cancelled before the hook started');
-      if (e.kind === 'not-found') throw new HookError(this.name, verb, 'not-found', `${this.options.command} does not exist or is not executable`);
+      if (e.kind === 'not-found') throw notFound();
       throw new HookError(this.name, verb, 'failed', e.message);
     }
     const cmd = commandLine(this.options.command, args);
     const stderr = r.stderr.trim();
-    const why = stderr ? `: ${stderr.split('\n').slice(-4).join(' | ')}` : '';
+    const why = stderr ? `: ${lastLines(stderr)}` : '';
     if (r.killed === 'timeout') throw new HookError(this.name, verb, 'timeout', `${cmd} did not finish within ${timeoutMs / 1000} s and was killed${why}`);
     if (r.killed === 'aborted') throw new HookError(this.name, verb, 'aborted', `${cmd} was stopped: the request was cancelled${why}`);
     if (r.killed === 'overflow') throw new HookError(this.name, verb, 'bad-reply', `${cmd} printed more than ${MAX_REPLY_BYTES} bytes and was killed`);

@@ -114,7 +114,6 @@ export function runGroup(file: string, args: readonly string[], opts: GroupRunOp
     });
     child.once('exit', (status) => {
       code = status;
-      if (killed) killGroup(child.pid);
       grace = setTimeout(finish, CLOSE_GRACE_MS);
     });
     child.once('close', finish);

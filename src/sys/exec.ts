@@ -59,7 +59,8 @@ function describe(kind: CommandFailure, exitCode: number | undefined): string {
   }
 }
 
-function lastLines(text: string): string {
+/** The last four lines of a tool's output, on one line (for error messages). */
+export function lastLines(text: string): string {
   return text.trim().split('\n').slice(-4).join(' | ');
 }
 
